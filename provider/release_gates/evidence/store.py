@@ -1,0 +1,381 @@
+"""Append-only, hash-chained evidence store on SQLAlchemy 2 (SQLite embedded, PostgreSQL in production).
+
+One chain per release run. Appends to a chain are serialized so that concurrent writers (parallel
+check tasks on several workers) never fork it or lose a record:
+
+* PostgreSQL: ``SELECT … FOR UPDATE`` on the chain's head row;
+* SQLite: every transaction starts with ``BEGIN IMMEDIATE`` (one writer at a time, readers unaffected
+  in WAL mode).
+
+:meth:`EvidenceStore.verify` recomputes the chain and names the first bad record; an exported bundle
+verifies offline with :func:`release_gates.evidence.verify.verify_bundle`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import re
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.pool import NullPool
+
+from release_gates.evidence.canonical import GENESIS_HASH, canonical_json, record_hash, sha256_text
+from release_gates.evidence.schema import chains, records
+from release_gates.evidence.verify import ChainHead, VerifyReport, verify_records
+
+log = logging.getLogger(__name__)
+
+ENV_URL = "RELEASE_GATES_EVIDENCE_URL"
+MAX_PAYLOAD_BYTES = 1024 * 1024
+_KIND = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+#: Record kinds written by the provider. Other lower_snake_case kinds are accepted for extensions.
+RECORD_KINDS = (
+    "release_started",
+    "check_result",
+    "gate_decision",
+    "remediation_item",
+    "notification",
+    "human_decision",
+    "waiver_applied",
+    "promotion",
+    "rollback",
+    "report",
+    "release_sealed",
+)
+
+
+class EvidenceError(RuntimeError):
+    """The evidence store could not do what was asked (and nothing partial was written)."""
+
+
+class EvidenceSealedError(EvidenceError):
+    """The chain was sealed; a sealed release takes no further records."""
+
+
+class EvidenceNotFoundError(EvidenceError, KeyError):
+    pass
+
+
+def default_url() -> str:
+    """``$RELEASE_GATES_EVIDENCE_URL``, else a SQLite file under ``$AIRFLOW_HOME`` (``~/airflow``)."""
+    if url := os.environ.get(ENV_URL):
+        return url
+    home = Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow")
+    return f"sqlite:///{home / 'release_gates_evidence.db'}"
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True)
+class EvidenceRecord:
+    release_id: str
+    seq: int
+    kind: str
+    recorded_at: str
+    actor: str | None
+    payload: dict[str, Any]
+    payload_sha256: str
+    prev_hash: str
+    hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "release_id": self.release_id,
+            "seq": self.seq,
+            "kind": self.kind,
+            "recorded_at": self.recorded_at,
+            "actor": self.actor,
+            "payload": self.payload,
+            "payload_sha256": self.payload_sha256,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
+
+
+@dataclass(frozen=True)
+class ChainInfo:
+    release_id: str
+    head_seq: int
+    head_hash: str
+    created_at: str
+    sealed_at: str | None
+
+
+def make_engine(url: str) -> Engine:
+    """An engine configured for serialized appends on the given backend."""
+    if url.startswith("sqlite"):
+        path = url.split(":///", 1)[-1]
+        if path and path != ":memory:" and "mode=memory" not in url:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # NullPool: each unit of work opens its own connection, which is cheap for SQLite and keeps
+        # forked worker processes from sharing a pooled handle.
+        engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 60})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin (see "begin").
+            dbapi_conn.isolation_level = None
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=60000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            # Take the write lock up front: two writers can't both read the same head.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2)
+
+
+class EvidenceStore:
+    """Append-only evidence trail. Thread- and process-safe; one instance per process is enough.
+
+    >>> store = EvidenceStore("sqlite:///evidence.db")   # doctest: +SKIP
+    >>> store.migrate()                                    # doctest: +SKIP
+    >>> store.append("rel-1", "release_started", {"model": "m", "version": "3"})  # doctest: +SKIP
+    """
+
+    def __init__(self, url: str | None = None, *, engine: Engine | None = None) -> None:
+        self.url = url or default_url()
+        self.engine = engine or make_engine(self.url)
+        self._migrated = False
+
+    def __repr__(self) -> str:
+        return f"EvidenceStore({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    # -- schema -------------------------------------------------------------------------------------
+
+    def migrate(self, revision: str = "head") -> None:
+        """Create or upgrade the schema (Alembic). Idempotent and safe to call from many processes."""
+        from release_gates.evidence.migrate import upgrade
+
+        upgrade(self.engine, revision)
+        self._migrated = True
+
+    def ensure_schema(self) -> None:
+        if not self._migrated:
+            from release_gates.evidence.migrate import is_at_head
+
+            if not is_at_head(self.engine):
+                self.migrate()
+            self._migrated = True
+
+    # -- writing ------------------------------------------------------------------------------------
+
+    def append(
+        self,
+        release_id: str,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        actor: str | None = None,
+        retries: int = 5,
+    ) -> EvidenceRecord:
+        """Append one record to ``release_id``'s chain (created on first append); returns it.
+
+        Raises :class:`EvidenceSealedError` after ``release_sealed`` and :class:`EvidenceError` when
+        the payload is not JSON-safe or too large. Transient lock/connection errors are retried.
+        """
+        if not release_id or len(release_id) > 250:
+            raise EvidenceError("release_id must be 1–250 characters")
+        if not _KIND.match(kind):
+            raise EvidenceError(f"record kind {kind!r} must be lower_snake_case")
+        try:
+            payload_text = canonical_json(dict(payload))
+        except (TypeError, ValueError) as exc:
+            raise EvidenceError(f"{kind} payload for {release_id} is not JSON-safe: {exc}") from exc
+        if len(payload_text.encode("utf-8")) > MAX_PAYLOAD_BYTES:
+            raise EvidenceError(
+                f"{kind} payload for {release_id} is {len(payload_text)} bytes (limit {MAX_PAYLOAD_BYTES}); "
+                "store large outputs as artifacts and record their uri and sha256"
+            )
+        self.ensure_schema()
+        for attempt in range(retries + 1):
+            try:
+                with self.engine.begin() as conn:
+                    return self._append_locked(conn, release_id, kind, payload_text, actor)
+            except (OperationalError, IntegrityError) as exc:
+                # IntegrityError: two writers created the same new chain at once; OperationalError:
+                # lock timeout or a dropped connection. Both leave nothing written: retry.
+                if attempt == retries:
+                    raise EvidenceError(
+                        f"could not append {kind} to {release_id} after {retries + 1} attempts: {exc}"
+                    ) from exc
+                time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+        raise AssertionError("unreachable")
+
+    def _append_locked(
+        self, conn: Connection, release_id: str, kind: str, payload_text: str, actor: str | None
+    ) -> EvidenceRecord:
+        head = conn.execute(
+            select(chains.c.head_seq, chains.c.head_hash, chains.c.sealed_at)
+            .where(chains.c.release_id == release_id)
+            .with_for_update()
+        ).first()
+        if head is None:
+            conn.execute(
+                insert(chains).values(
+                    release_id=release_id, head_seq=0, head_hash=GENESIS_HASH, created_at=_now_iso()
+                )
+            )
+            head_seq, head_hash, sealed_at = 0, GENESIS_HASH, None
+        else:
+            head_seq, head_hash, sealed_at = head
+        if sealed_at is not None:
+            raise EvidenceSealedError(f"release {release_id} was sealed at {sealed_at}; it takes no records")
+
+        seq = head_seq + 1
+        recorded_at = _now_iso()
+        payload_sha = sha256_text(payload_text)
+        digest = record_hash(
+            release_id=release_id,
+            seq=seq,
+            kind=kind,
+            recorded_at=recorded_at,
+            actor=actor,
+            payload_sha256=payload_sha,
+            prev_hash=head_hash,
+        )
+        conn.execute(
+            insert(records).values(
+                release_id=release_id,
+                seq=seq,
+                kind=kind,
+                recorded_at=recorded_at,
+                actor=actor,
+                payload=payload_text,
+                payload_sha256=payload_sha,
+                prev_hash=head_hash,
+                hash=digest,
+            )
+        )
+        values: dict[str, Any] = {"head_seq": seq, "head_hash": digest}
+        if kind == "release_sealed":
+            values["sealed_at"] = recorded_at
+        conn.execute(update(chains).where(chains.c.release_id == release_id).values(**values))
+        return EvidenceRecord(
+            release_id=release_id,
+            seq=seq,
+            kind=kind,
+            recorded_at=recorded_at,
+            actor=actor,
+            payload=json.loads(payload_text),
+            payload_sha256=payload_sha,
+            prev_hash=head_hash,
+            hash=digest,
+        )
+
+    # -- reading ------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        self.ensure_schema()
+        with self.engine.connect() as conn:
+            yield conn
+
+    def chain(self, release_id: str) -> ChainInfo:
+        with self._read() as conn:
+            row = conn.execute(select(chains).where(chains.c.release_id == release_id)).first()
+        if row is None:
+            raise EvidenceNotFoundError(f"no evidence chain for release {release_id!r}")
+        return ChainInfo(**row._asdict())
+
+    def chains(self, *, limit: int = 100) -> list[ChainInfo]:
+        """Most recently created chains first."""
+        with self._read() as conn:
+            rows = conn.execute(select(chains).order_by(chains.c.created_at.desc()).limit(limit)).all()
+        return [ChainInfo(**row._asdict()) for row in rows]
+
+    def records(self, release_id: str, *, kind: str | None = None) -> list[EvidenceRecord]:
+        """The chain's records in order. Payloads are parsed; a corrupt payload raises EvidenceError."""
+        query = select(records).where(records.c.release_id == release_id).order_by(records.c.seq)
+        if kind is not None:
+            query = query.where(records.c.kind == kind)
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        out = []
+        for row in rows:
+            try:
+                payload = json.loads(row.payload)
+            except ValueError as exc:
+                raise EvidenceError(
+                    f"record {release_id}#{row.seq} has an unreadable payload; run `release-gates evidence "
+                    f"verify {release_id}`"
+                ) from exc
+            out.append(
+                EvidenceRecord(
+                    release_id=row.release_id,
+                    seq=row.seq,
+                    kind=row.kind,
+                    recorded_at=row.recorded_at,
+                    actor=row.actor,
+                    payload=payload,
+                    payload_sha256=row.payload_sha256,
+                    prev_hash=row.prev_hash,
+                    hash=row.hash,
+                )
+            )
+        return out
+
+    def count(self, release_id: str) -> int:
+        with self._read() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).select_from(records).where(records.c.release_id == release_id)
+                ).scalar_one()
+            )
+
+    # -- integrity ----------------------------------------------------------------------------------
+
+    def verify(self, release_id: str) -> VerifyReport:
+        """Recompute the chain from the stored rows and name the first bad record, if any."""
+        with self._read() as conn:
+            head_row = conn.execute(select(chains).where(chains.c.release_id == release_id)).first()
+            rows = conn.execute(
+                select(records).where(records.c.release_id == release_id).order_by(records.c.seq, records.c.id)
+            ).all()
+        if head_row is None:
+            raise EvidenceNotFoundError(f"no evidence chain for release {release_id!r}")
+        head = ChainHead(seq=head_row.head_seq, hash=head_row.head_hash, sealed_at=head_row.sealed_at)
+        return verify_records(release_id, [row._asdict() for row in rows], head, payload_is_text=True)
+
+    def export(self, release_id: str) -> dict[str, Any]:
+        """A self-contained JSON bundle of the chain that :func:`verify_bundle` checks offline."""
+        info = self.chain(release_id)
+        return {
+            "format": "release-gates-evidence",
+            "format_version": 1,
+            "release_id": release_id,
+            "exported_at": _now_iso(),
+            "hash_algorithm": "sha256 over canonical JSON; see release_gates.evidence.canonical",
+            "head": {"seq": info.head_seq, "hash": info.head_hash, "sealed_at": info.sealed_at},
+            "records": [r.to_dict() for r in self.records(release_id)],
+        }
+
+    def export_to(self, release_id: str, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(self.export(release_id), indent=2, ensure_ascii=False) + "\n", "utf-8")
+        tmp.replace(path)
+        return path
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,46 @@
+"""Provider registry read by Airflow through the ``apache_airflow_provider`` entry point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from release_gates import __version__
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        # Must equal the distribution name exactly: Airflow rejects the provider otherwise.
+        "package-name": "airflow-provider-release-gates",
+        "name": "Release Gates",
+        "description": "Policy-driven release gates for ML models: data lineage, drift, subgroup fairness, "
+        "image scans, rollback drills, human sign-off and a hash-chained evidence trail.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "Release Gates",
+                "external-doc-url": "https://airflow.apache.org/docs/apache-airflow-providers/",
+                "tags": ["software"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": "Release Gates",
+                "python-modules": ["release_gates.hooks.evidence"],
+            }
+        ],
+        "connection-types": [
+            {
+                "connection-type": "release_gates_evidence",
+                "hook-class-name": "release_gates.hooks.evidence.EvidenceStoreHook",
+                "hook-name": "Release Gates evidence store",
+                "ui-field-behaviour": {
+                    "hidden-fields": [],
+                    "relabeling": {"schema": "Database", "host": "Host (empty for SQLite)"},
+                    "placeholders": {
+                        "extra": '{"url": "postgresql+psycopg2://user:pass@host:5432/evidence"}',
+                        "schema": "release_gates_evidence",
+                    },
+                },
+            }
+        ],
+    }

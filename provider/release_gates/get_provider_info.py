@@ -6,6 +6,16 @@ from typing import Any
 
 from release_gates import __version__
 
+# Read by Airflow from here (no hook import needed) and by EvidenceStoreHook.get_ui_field_behaviour.
+EVIDENCE_CONN_FIELDS: dict[str, Any] = {
+    "hidden-fields": [],
+    "relabeling": {"schema": "Database (SQLite: file path)", "host": "Host (empty for SQLite)"},
+    "placeholders": {
+        "extra": '{"url": "postgresql+psycopg2://user:pass@host:5432/evidence"}',
+        "schema": "release_gates_evidence",
+    },
+}
+
 
 def get_provider_info() -> dict[str, Any]:
     return {
@@ -33,14 +43,7 @@ def get_provider_info() -> dict[str, Any]:
                 "connection-type": "release_gates_evidence",
                 "hook-class-name": "release_gates.hooks.evidence.EvidenceStoreHook",
                 "hook-name": "Release Gates evidence store",
-                "ui-field-behaviour": {
-                    "hidden-fields": [],
-                    "relabeling": {"schema": "Database", "host": "Host (empty for SQLite)"},
-                    "placeholders": {
-                        "extra": '{"url": "postgresql+psycopg2://user:pass@host:5432/evidence"}',
-                        "schema": "release_gates_evidence",
-                    },
-                },
+                "ui-field-behaviour": EVIDENCE_CONN_FIELDS,
             }
         ],
     }

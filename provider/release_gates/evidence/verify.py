@@ -32,7 +32,8 @@ class VerifyReport:
     def __str__(self) -> str:
         if self.ok:
             state = "sealed" if self.sealed else "open"
-            return f"evidence verify: OK — {self.release_id}: {self.records} records, {state}, head {self.head_hash[:16]}…"
+            head = self.head_hash[:16]
+            return f"evidence verify: OK — {self.release_id}: {self.records} records, {state}, head {head}…"
         return f"evidence verify: FAILED — {self.release_id}: {self.problem}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -88,8 +89,11 @@ def verify_records(
             problems.append((seq, f"{where} payload was edited (sha256 does not match)"))
         if row["prev_hash"] != prev_hash:
             problems.append(
-                (seq, f"{where} does not follow the previous record (prev_hash mismatch: inserted, "
-                      "reordered or a record before it was removed)")
+                (
+                    seq,
+                    f"{where} does not follow the previous record (prev_hash mismatch: inserted, "
+                    "reordered or a record before it was removed)",
+                )
             )
         computed = record_hash(
             release_id=release_id,

@@ -80,7 +80,9 @@ def connection_to_url(
         return str(url)
     if not host:
         if not schema:
-            raise ValueError("evidence connection needs extra.url, a host (PostgreSQL) or a schema (SQLite path)")
+            raise ValueError(
+                "evidence connection needs extra.url, a host (PostgreSQL) or a schema (SQLite path)"
+            )
         return f"sqlite:///{schema}"
     auth = ""
     if login:

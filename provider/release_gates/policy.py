@@ -99,6 +99,8 @@ def parse_duration(value: Any) -> timedelta:
         raise ValueError("must be a duration like 30m, 24h or 3d")
     if isinstance(value, int | float):
         seconds = float(value)
+    elif isinstance(value, str) and value.startswith("P"):
+        return value  # ISO 8601 (how a dumped policy writes durations): pydantic parses it
     else:
         match = _DURATION.match(str(value))
         if not match:

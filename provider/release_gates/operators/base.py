@@ -1,0 +1,148 @@
+"""The shape every check operator shares: resolve the spec → run the engine → record evidence → decide.
+
+A verdict is data: PASS, WARN, FAIL and INCONCLUSIVE all end the task successfully and the gate
+downstream routes on them. ERROR means the check could not run; the task raises a plain exception
+so Airflow retries it (the cause may be transient), after the ERROR result is in the evidence trail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.sdk import BaseOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from release_gates.policy import ReleasePolicy
+    from release_gates.results import CheckResult
+
+DEFAULT_RELEASE_ID = "{{ dag.dag_id }}__{{ run_id }}"
+
+
+class CheckErrorException(Exception):
+    """The check could not run. Raised after the ERROR result was recorded; Airflow retries it."""
+
+
+class BaseCheckOperator(BaseOperator):
+    """Run one release check and append its :class:`CheckResult` to the release's evidence chain.
+
+    Give either ``policy_path`` and ``check_id`` (``"<gate>.<check>"``; the spec, datasets and
+    owners come from the policy, and ``{{ … }}`` values in it are rendered with this task's context),
+    or a ``spec`` mapping for use without a policy file.
+
+    :param check_id: id of the check in the policy, ``<gate>.<check>``.
+    :param policy_path: release policy file (read when the task runs, not at DAG parse).
+    :param spec: the check's spec as a mapping (templated) — alternative to ``policy_path``.
+    :param release_id: evidence chain to write to (templated; default ``<dag_id>__<run_id>``).
+    :param evidence_conn_id: connection of type ``release_gates_evidence`` (default: embedded SQLite).
+    """
+
+    #: The policy ``kind`` this operator runs; subclasses set it.
+    check_kind: ClassVar[str]
+    template_fields: Sequence[str] = ("spec", "release_id", "policy_path")
+    template_fields_renderers = {"spec": "json"}
+    ui_color = "#e8f0fe"
+
+    def __init__(
+        self,
+        *,
+        check_id: str,
+        policy_path: str | None = None,
+        spec: dict[str, Any] | None = None,
+        release_id: str = DEFAULT_RELEASE_ID,
+        evidence_conn_id: str = "release_gates_evidence_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if (policy_path is None) == (spec is None):
+            raise ValueError(f"{self.task_id}: give exactly one of policy_path or spec")
+        self.check_id = check_id
+        self.policy_path = policy_path
+        self.spec = spec
+        self.release_id = release_id
+        self.evidence_conn_id = evidence_conn_id
+
+    # -- the chain --------------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from release_gates.results import CheckResult, Status, utcnow
+
+        started = utcnow()
+        policy = self._load_policy()
+        try:
+            spec = self._resolve_spec(policy, context)
+            result = self.run_check(spec, policy, context)
+        except Exception as exc:  # fail closed: a crash is recorded as ERROR, never lost or passed
+            self.log.exception("Check %s could not run", self.check_id)
+            result = CheckResult.error(
+                check_id=self.check_id,
+                kind=self.check_kind,
+                message=f"{type(exc).__name__}: {exc}",
+                started_at=started,
+            )
+        if policy is not None:
+            result = result.model_copy(update={"inputs": {**result.inputs, "policy_sha256": policy.sha256}})
+        seq = self._record(result, context)
+        self._log_result(result)
+        if result.status is Status.ERROR:
+            raise CheckErrorException(
+                f"{self.check_id}: {result.summary} (full result: evidence {self.release_id} #{seq})"
+            )
+        return {**result.summary_for_xcom(), "release_id": self.release_id, "evidence_seq": seq}
+
+    def run_check(self, spec: Any, policy: ReleasePolicy | None, context: Context) -> CheckResult:
+        """Resolve inputs and call the engine. Subclasses implement this; no statistics here."""
+        raise NotImplementedError
+
+    # -- steps ------------------------------------------------------------------------------------
+
+    def _load_policy(self) -> ReleasePolicy | None:
+        if self.policy_path is None:
+            return None
+        from release_gates.policy import load_policy
+
+        return load_policy(self.policy_path)
+
+    def _resolve_spec(self, policy: ReleasePolicy | None, context: Context) -> Any:
+        from pydantic import TypeAdapter
+
+        from release_gates.policy import CheckSpec
+
+        if policy is not None:
+            for _, check, check_id in policy.iter_checks():
+                if check_id == self.check_id:
+                    raw = self.render_template(check.model_dump(mode="json", exclude_none=True), context)
+                    break
+            else:
+                raise KeyError(f"no check {self.check_id!r} in {policy.source}")
+        else:
+            raw = dict(self.spec or {})
+        raw.setdefault("kind", self.check_kind)
+        spec = TypeAdapter(CheckSpec).validate_python(raw)
+        if spec.kind != self.check_kind:
+            raise ValueError(
+                f"{self.check_id} is a {spec.kind!r} check; {type(self).__name__} runs {self.check_kind!r}"
+            )
+        return spec
+
+    def _record(self, result: CheckResult, context: Context) -> int:
+        from release_gates.hooks.evidence import EvidenceStoreHook
+
+        store = EvidenceStoreHook(self.evidence_conn_id).get_store()
+        ti = context.get("ti")
+        actor = f"{self.dag_id}.{self.task_id}" + (f"#{ti.try_number}" if ti is not None else "")
+        record = store.append(self.release_id, "check_result", result.to_dict(), actor=actor)
+        return record.seq
+
+    def _log_result(self, result: CheckResult) -> None:
+        self.log.info("%s %s: %s", result.status.value, result.check_id, result.summary)
+        for finding in result.active_findings()[:25]:
+            self.log.info(
+                "  %s %s: %s [%s]", finding.severity.value, finding.id, finding.title, finding.location or "-"
+            )
+        if len(result.findings) > 25:
+            self.log.info(
+                "  … %d findings in all; full result in evidence %s", len(result.findings), self.release_id
+            )

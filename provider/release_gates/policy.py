@@ -99,8 +99,6 @@ def parse_duration(value: Any) -> timedelta:
         raise ValueError("must be a duration like 30m, 24h or 3d")
     if isinstance(value, int | float):
         seconds = float(value)
-    elif isinstance(value, str) and value.startswith("P"):
-        return value  # ISO 8601 (how a dumped policy writes durations): pydantic parses it
     else:
         match = _DURATION.match(str(value))
         if not match:
@@ -111,7 +109,13 @@ def parse_duration(value: Any) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+def _duration_input(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith("P"):
+        return value  # ISO 8601, as a dumped policy writes durations: pydantic parses it
+    return parse_duration(value)
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration_input)]
 
 
 def format_duration(value: timedelta) -> str:

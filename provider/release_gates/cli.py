@@ -46,8 +46,8 @@ class CheckCommand:
 #: Check subcommands by name. Check modules register themselves here (see ``_load_check_commands``).
 CHECK_COMMANDS: dict[str, CheckCommand] = {}
 
-# Modules that define a ``CHECK_COMMAND``; imported only when the CLI builds its parser.
-_CHECK_COMMAND_MODULES: tuple[str, ...] = ()
+# Modules that define ``CHECK_COMMAND`` (or a ``CHECK_COMMANDS`` tuple); imported when the parser is built.
+_CHECK_COMMAND_MODULES: tuple[str, ...] = ("release_gates.checks.fairness_cli",)
 
 
 def register_check_command(command: CheckCommand) -> CheckCommand:
@@ -58,9 +58,10 @@ def register_check_command(command: CheckCommand) -> CheckCommand:
 def _load_check_commands() -> None:
     import importlib
 
-    for module in _CHECK_COMMAND_MODULES:
-        command = importlib.import_module(module).CHECK_COMMAND
-        CHECK_COMMANDS.setdefault(command.name, command)
+    for name in _CHECK_COMMAND_MODULES:
+        module = importlib.import_module(name)
+        for command in getattr(module, "CHECK_COMMANDS", None) or (module.CHECK_COMMAND,):
+            CHECK_COMMANDS.setdefault(command.name, command)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -260,7 +261,7 @@ def _result_show(args: argparse.Namespace, out: TextIO) -> int:
 def _run_check(args: argparse.Namespace, out: TextIO) -> int:
     from release_gates.results import CheckResult
 
-    command = CHECK_COMMANDS[args.check_name]
+    command = CHECK_COMMANDS[args.check_command]
     try:
         result = command.run(args)
     except UsageError:
@@ -367,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run one check and exit with its status code."
         + ("" if CHECK_COMMANDS else " No check kinds are available in this version yet."),
     )
-    kinds = check.add_subparsers(dest="check_name", required=True, metavar="KIND", parser_class=_Parser)
+    kinds = check.add_subparsers(dest="check_command", required=True, metavar="KIND", parser_class=_Parser)
     for name, command in sorted(CHECK_COMMANDS.items()):
         kind_parser = kinds.add_parser(name, help=command.help)
         command.add_arguments(kind_parser)

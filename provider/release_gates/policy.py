@@ -219,7 +219,26 @@ class Dataset(_Model):
     label: str | None = None
     prediction: str | None = None
     score: str | None = None
-    label_values: list[int | str] | None = None
+    label_values: list[int | str] | None = Field(
+        default=None,
+        description="The two label values, negative first; the last is the positive (favourable) class.",
+    )
+
+    @field_validator("label_values")
+    @classmethod
+    def _binary(cls, value: list[int | str] | None) -> list[int | str] | None:
+        if value is not None and (len(value) != 2 or value[0] == value[1]):
+            raise ValueError("must list exactly two different values, negative first, positive last")
+        return value
+
+    @property
+    def positive_label(self) -> int | str:
+        """The positive class of label and prediction: last of ``label_values``, else 1."""
+        return self.label_values[-1] if self.label_values else 1
+
+    @property
+    def negative_label(self) -> int | str:
+        return self.label_values[0] if self.label_values else 0
 
     @field_validator("sha256")
     @classmethod
@@ -364,6 +383,9 @@ class ModelRef(_Model):
     uri: str = Field(min_length=1, description="skops file, or module:callable.")
     sha256: str | None = None
     format: Literal["skops", "callable"] = "skops"
+    trusted_types: list[str] = Field(
+        default_factory=list, description="Extra types a skops file may contain beyond skops' defaults."
+    )
 
 
 class StressSafetyCheck(_CheckBase):
@@ -375,6 +397,7 @@ class StressSafetyCheck(_CheckBase):
     ceiling: Fraction
     scenarios: list[StressScenario] = Field(min_length=1)
     min_group_size: Annotated[int, Field(ge=1)] = 30
+    min_cell_size: Annotated[int, Field(ge=1)] = 10
     confidence: OpenUnit = 0.95
     seed: int = 0
 
@@ -511,6 +534,17 @@ class ReleasePolicy(_Model):
     def sha256(self) -> str:
         """sha256 of the policy file's bytes: the policy fingerprint recorded with every release."""
         return self._sha256
+
+    @property
+    def base_dir(self) -> Path:
+        """Relative paths in the policy (datasets, suites, models) are relative to the policy file."""
+        return Path.cwd() if self._source.startswith("<") else Path(self._source).resolve().parent
+
+    def dataset(self, name: str) -> Dataset:
+        try:
+            return self.datasets[name]
+        except KeyError:
+            raise KeyError(f"no dataset {name!r} in policy {self._source}") from None
 
     def gate(self, gate_id: str) -> Gate:
         for gate in self.gates:

@@ -15,7 +15,7 @@ from airflow.sdk import BaseOperator
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from release_gates.policy import ReleasePolicy
+    from release_gates.policy import Dataset, ReleasePolicy
     from release_gates.results import CheckResult
 
 DEFAULT_RELEASE_ID = "{{ dag.dag_id }}__{{ run_id }}"
@@ -35,13 +35,14 @@ class BaseCheckOperator(BaseOperator):
     :param check_id: id of the check in the policy, ``<gate>.<check>``.
     :param policy_path: release policy file (read when the task runs, not at DAG parse).
     :param spec: the check's spec as a mapping (templated) — alternative to ``policy_path``.
+    :param datasets: with ``spec``: the datasets it names, as policy ``datasets`` entries (templated).
     :param release_id: evidence chain to write to (templated; default ``<dag_id>__<run_id>``).
     :param evidence_conn_id: connection of type ``release_gates_evidence`` (default: embedded SQLite).
     """
 
     #: The policy ``kind`` this operator runs; subclasses set it.
     check_kind: ClassVar[str]
-    template_fields: Sequence[str] = ("spec", "release_id", "policy_path")
+    template_fields: Sequence[str] = ("spec", "datasets", "release_id", "policy_path")
     template_fields_renderers = {"spec": "json"}
     ui_color = "#e8f0fe"
 
@@ -51,6 +52,7 @@ class BaseCheckOperator(BaseOperator):
         check_id: str,
         policy_path: str | None = None,
         spec: dict[str, Any] | None = None,
+        datasets: dict[str, dict[str, Any]] | None = None,
         release_id: str = DEFAULT_RELEASE_ID,
         evidence_conn_id: str = "release_gates_evidence_default",
         **kwargs: Any,
@@ -61,6 +63,7 @@ class BaseCheckOperator(BaseOperator):
         self.check_id = check_id
         self.policy_path = policy_path
         self.spec = spec
+        self.datasets = datasets
         self.release_id = release_id
         self.evidence_conn_id = evidence_conn_id
 
@@ -95,6 +98,19 @@ class BaseCheckOperator(BaseOperator):
     def run_check(self, spec: Any, policy: ReleasePolicy | None, context: Context) -> CheckResult:
         """Resolve inputs and call the engine. Subclasses implement this; no statistics here."""
         raise NotImplementedError
+
+    def resolve_dataset(self, policy: ReleasePolicy | None, name: str) -> Dataset:
+        """A dataset the spec names: from the policy, or from ``datasets`` when running on a spec."""
+        from release_gates.policy import Dataset
+
+        if policy is not None:
+            return policy.dataset(name)
+        declared = (self.datasets or {}).get(name)
+        if declared is None:
+            raise KeyError(
+                f"{self.task_id}: dataset {name!r} is not declared (pass datasets={{{name!r}: {{...}}}})"
+            )
+        return Dataset.model_validate(declared)
 
     # -- steps ------------------------------------------------------------------------------------
 

@@ -1,0 +1,219 @@
+"""``release-gates check fairness`` and ``release-gates check stress-safety``.
+
+With a policy::
+
+    release-gates check fairness --policy include/release_policy.yaml --gate ethics
+
+Or standalone on a data file, no policy needed::
+
+    release-gates check fairness eval.parquet --label approved --prediction pred \\
+        --sensitive afam,single --intersectional --criterion selection_rate:ratio_min=0.8
+
+Or counted in a database (one GROUP BY; rows never leave it)::
+
+    release-gates check fairness --sql-url postgresql+psycopg2://… --table decisions --label … …
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+from release_gates.cli import CheckCommand, UsageError
+
+if TYPE_CHECKING:
+    from release_gates.policy import Dataset, ReleasePolicy
+    from release_gates.results import CheckResult
+
+
+def _policy_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("from a policy")
+    group.add_argument("--policy", help="release policy file")
+    group.add_argument("--gate", help="gate id in the policy")
+    group.add_argument("--check", dest="policy_check", help="check id within the gate (default: the kind)")
+
+
+def _from_policy(args: argparse.Namespace, kind: str) -> tuple[ReleasePolicy, Any, str]:
+    from release_gates.policy import PolicyError, load_policy
+
+    if not args.gate:
+        raise UsageError("--policy needs --gate")
+    try:
+        policy = load_policy(args.policy)
+    except PolicyError as exc:
+        raise UsageError(str(exc)) from exc
+    for gate, check, check_id in policy.iter_checks():
+        if gate.id == args.gate and check.kind == kind and (args.policy_check in (None, check.check_name)):
+            return policy, check, check_id
+    raise UsageError(f"gate {args.gate!r} of {args.policy} has no {kind} check")
+
+
+def _criterion(text: str) -> dict[str, Any]:
+    """``selection_rate:ratio_min=0.8`` → ``{"metric": "selection_rate", "ratio_min": 0.8}``."""
+    try:
+        metric, rule = text.split(":", 1)
+        name, value = rule.split("=", 1)
+        return {"metric": metric.strip(), name.strip(): float(value)}
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"criterion {text!r} must look like METRIC:RULE=VALUE, e.g. selection_rate:ratio_min=0.8"
+        ) from None
+
+
+def _label_value(text: str) -> int | str:
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def _add_fairness(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "data", nargs="?", help="Parquet or CSV file with label, prediction and sensitive columns"
+    )
+    _policy_args(parser)
+    flags = parser.add_argument_group("standalone")
+    flags.add_argument("--label", help="label column")
+    flags.add_argument("--prediction", help="prediction column (binary)")
+    flags.add_argument("--sensitive", help="sensitive feature columns, comma-separated")
+    flags.add_argument(
+        "--positive", type=_label_value, default=1, help="positive (favourable) class (default 1)"
+    )
+    flags.add_argument("--negative", type=_label_value, default=0, help="negative class (default 0)")
+    flags.add_argument("--intersectional", action="store_true", help="also evaluate intersections")
+    flags.add_argument(
+        "--criterion", action="append", type=_criterion, default=[], metavar="METRIC:RULE=VALUE"
+    )
+    flags.add_argument(
+        "--reference", action="append", default=[], metavar="FEATURE=VALUE", help="reference group"
+    )
+    flags.add_argument("--min-group-size", type=int, default=30)
+    flags.add_argument("--min-cell-size", type=int, default=10)
+    flags.add_argument("--confidence", type=float, default=0.95)
+    flags.add_argument("--decision", choices=["interval", "point_estimate"], default="interval")
+    sql = parser.add_argument_group("count in a database instead of reading a file")
+    sql.add_argument("--sql-url", help="SQLAlchemy URL")
+    sql.add_argument("--table", help="table name")
+
+
+def _standalone_fairness(args: argparse.Namespace) -> tuple[Any, Dataset, str]:
+    from pydantic import ValidationError
+
+    from release_gates.policy import Dataset, FairnessCheck
+
+    if not (args.label and args.prediction and args.sensitive and args.criterion):
+        raise UsageError(
+            "standalone use needs --label, --prediction, --sensitive and at least one --criterion"
+        )
+    reference = dict(item.split("=", 1) for item in args.reference) or None
+    try:
+        spec = FairnessCheck(
+            kind="fairness",
+            data="data",
+            sensitive_features=[c.strip() for c in args.sensitive.split(",") if c.strip()],
+            intersectional=args.intersectional,
+            reference_group=reference,
+            min_group_size=args.min_group_size,
+            min_cell_size=args.min_cell_size,
+            confidence=args.confidence,
+            decision=args.decision,
+            criteria=args.criterion,
+        )
+    except ValidationError as exc:
+        raise UsageError(f"invalid check options: {exc.errors(include_url=False)[0]['msg']}") from exc
+    dataset = Dataset(
+        uri=args.data or f"{args.sql_url}#{args.table}",
+        label=args.label,
+        prediction=args.prediction,
+        label_values=[args.negative, args.positive],
+    )
+    return spec, dataset, "fairness"
+
+
+def _run_fairness(args: argparse.Namespace) -> CheckResult:
+    from sqlalchemy import create_engine
+
+    from release_gates.checks.fairness import count_outcomes, count_outcomes_sql, evaluate_subgroup_fairness
+    from release_gates.datasets import fingerprint, load_frame
+
+    base_dir = None
+    if args.policy:
+        policy, spec, check_id = _from_policy(args, "fairness")
+        dataset, base_dir = policy.dataset(spec.data), policy.base_dir
+    else:
+        spec, dataset, check_id = _standalone_fairness(args)
+    assert dataset.label is not None and dataset.prediction is not None
+    options = {
+        "label": dataset.label,
+        "prediction": dataset.prediction,
+        "sensitive": spec.sensitive_features,
+        "positive": dataset.positive_label,
+        "negative": dataset.negative_label,
+    }
+    if args.sql_url:
+        if not args.table:
+            raise UsageError("--sql-url needs --table")
+        engine = create_engine(args.sql_url)
+        try:
+            counts = count_outcomes_sql(engine, args.table, **options)
+        finally:
+            engine.dispose()
+        inputs: dict[str, Any] = {"table": args.table, "rows": counts.rows}
+    else:
+        if not (args.data or args.policy):
+            raise UsageError("give a DATA file, --policy with --gate, or --sql-url with --table")
+        columns = [*spec.sensitive_features, dataset.label, dataset.prediction]
+        frame = load_frame(spec.data, dataset, columns=columns, base_dir=base_dir)
+        counts = count_outcomes(frame, **options)
+        inputs = {spec.data: {**fingerprint(spec.data, dataset, base_dir=base_dir), "rows": counts.rows}}
+    return evaluate_subgroup_fairness(counts, spec, check_id=check_id, inputs=inputs)
+
+
+def _add_stress(parser: argparse.ArgumentParser) -> None:
+    _policy_args(parser)
+    parser.add_argument("--model", help="override the policy's model uri (skops file)")
+    parser.add_argument("--model-sha256", help="override the policy's pinned model sha256")
+
+
+def _run_stress(args: argparse.Namespace) -> CheckResult:
+    from release_gates.checks.stress_safety import evaluate_stress_safety, load_model
+    from release_gates.datasets import fingerprint, load_frame
+
+    if not args.policy:
+        raise UsageError("stress-safety runs from a policy: --policy P --gate G")
+    policy, spec, check_id = _from_policy(args, "stress_safety")
+    model = spec.model
+    if args.model or args.model_sha256:
+        model = model.model_copy(update={"uri": args.model or model.uri, "sha256": args.model_sha256})
+    if "{{" in model.uri:
+        raise UsageError(
+            f"the policy's model uri is templated ({model.uri}); pass --model FILE --model-sha256 HASH"
+        )
+    spec = spec.model_copy(update={"model": model})
+    dataset = policy.dataset(spec.data)
+    assert dataset.label is not None
+    predict, model_info = load_model(model, base_dir=policy.base_dir)
+    frame = load_frame(spec.data, dataset, base_dir=policy.base_dir)
+    return evaluate_stress_safety(
+        frame,
+        predict,
+        spec,
+        label=dataset.label,
+        positive=dataset.positive_label,
+        negative=dataset.negative_label,
+        exclude=tuple(c for c in (dataset.prediction, dataset.score) if c),
+        check_id=check_id,
+        inputs={spec.data: fingerprint(spec.data, dataset, base_dir=policy.base_dir), "model": model_info},
+    )
+
+
+FAIRNESS_COMMAND = CheckCommand(
+    name="fairness",
+    help="subgroup fairness with confidence intervals (file, database or policy)",
+    add_arguments=_add_fairness,
+    run=_run_fairness,
+)
+STRESS_COMMAND = CheckCommand(
+    name="stress-safety",
+    help="error ceilings per subgroup under stress scenarios (from a policy)",
+    add_arguments=_add_stress,
+    run=_run_stress,
+)
+CHECK_COMMANDS = (FAIRNESS_COMMAND, STRESS_COMMAND)

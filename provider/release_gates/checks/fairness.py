@@ -369,13 +369,14 @@ def evaluate_criterion(
         why = "missing" if all(g.key != reference for g in groups) else "too small or its rate is undefined"
         ref_name = ", ".join(f"{f}={v}" for f, v in zip(grouping, reference, strict=True))
         return outcome(
-            Status.INCONCLUSIVE, f"reference group {ref_name} is {why}; " + "; ".join(caveats), False
+            Status.INCONCLUSIVE, f"reference group {ref_name} is {why}; " + "; ".join(caveats), measured=False
         )
     if len(usable) < 2:
         return outcome(
             Status.INCONCLUSIVE,
             "fewer than two groups with enough data to compare"
             + (f" ({'; '.join(caveats)})" if caveats else ""),
+            measured=False,
         )
 
     pairs = _pairs(usable, reference)

@@ -10,6 +10,8 @@ import multiprocessing
 from pathlib import Path
 
 import pytest
+from sqlalchemy import inspect, text
+
 from release_gates.evidence import (
     EvidenceError,
     EvidenceNotFoundError,
@@ -18,7 +20,6 @@ from release_gates.evidence import (
     verify_bundle,
 )
 from release_gates.evidence.migrate import current_revision, downgrade, head_revision, upgrade
-from sqlalchemy import inspect, text
 
 pytestmark = pytest.mark.integration
 

@@ -11,11 +11,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import create_engine
+
 from release_gates.checks.fairness import count_outcomes, count_outcomes_sql, evaluate_subgroup_fairness
 from release_gates.checks.stress_safety import ModelLoadError, evaluate_stress_safety, load_model
 from release_gates.policy import FairnessCheck, ModelRef, StressSafetyCheck, load_policy
 from release_gates.results import Status
-from sqlalchemy import create_engine
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -266,6 +267,7 @@ def test_fairness_operator_records_evidence_and_returns_a_small_summary(
     scored: dict[str, pd.DataFrame], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from airflow.sdk import DAG
+
     from release_gates.evidence import EvidenceStore
     from release_gates.operators.base import CheckErrorException
     from release_gates.operators.fairness import StressSafetyCheckOperator, SubgroupFairnessCheckOperator

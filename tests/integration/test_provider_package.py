@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from release_gates import __version__
 
 pytestmark = pytest.mark.integration
@@ -60,6 +61,7 @@ def test_airflow_knows_the_evidence_connection_type(tmp_path: Path) -> None:
 def test_provider_info_matches_airflow_runtime_schema() -> None:
     import airflow
     import jsonschema
+
     from release_gates.get_provider_info import get_provider_info
 
     schema_file = Path(airflow.__file__).parent / "provider_info.schema.json"

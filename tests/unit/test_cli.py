@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from release_gates import cli
 from release_gates.evidence import EvidenceStore
 from release_gates.results import CheckResult, Status

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from release_gates.checks.fairness import (
     Cell,
     FairnessInputError,

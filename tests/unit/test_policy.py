@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+
 from release_gates.policy import PolicyError, PolicyProblem, load_policy, parse_duration, parse_policy
 
 REPO_ROOT = Path(__file__).parents[2]

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
+
 from release_gates.results import (
     SCHEMA_PATH,
     SCHEMA_VERSION,

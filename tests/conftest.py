@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -10,7 +11,26 @@ from pathlib import Path
 
 import pytest
 
+from tests.airflow_harness import TEST_USERS
+
 REPO = Path(__file__).resolve().parents[1]
+
+# Airflow reads its configuration once, at first import: point it at a throwaway home before any
+# test module imports it, so tests never touch a developer's ~/airflow.
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="rg-airflow-"))
+(_AIRFLOW_HOME / "dags").mkdir()
+(_AIRFLOW_HOME / "passwords.json").write_text(json.dumps(TEST_USERS))
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_AIRFLOW_HOME),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(_AIRFLOW_HOME / "dags"),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:admin" for u in TEST_USERS),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(_AIRFLOW_HOME / "passwords.json"),
+        "AIRFLOW__API_AUTH__JWT_SECRET": "release-gates-tests-only",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+    }
+)
 
 
 @pytest.fixture(scope="session")

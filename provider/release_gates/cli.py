@@ -47,7 +47,13 @@ class CheckCommand:
 CHECK_COMMANDS: dict[str, CheckCommand] = {}
 
 # Modules that define ``CHECK_COMMAND`` (or a ``CHECK_COMMANDS`` tuple); imported when the parser is built.
-_CHECK_COMMAND_MODULES: tuple[str, ...] = ("release_gates.checks.fairness_cli",)
+_CHECK_COMMAND_MODULES: tuple[str, ...] = (
+    "release_gates.checks.fairness_cli",
+    "release_gates.checks.image_scan_cli",
+    "release_gates.checks.lineage_cli",
+    "release_gates.checks.drift_cli",
+    "release_gates.checks.aws_cli",
+)
 
 
 def register_check_command(command: CheckCommand) -> CheckCommand:

@@ -1,16 +1,53 @@
-"""Dataset access shared by every check: a policy dataset reference → a pandas DataFrame.
+"""Dataset access shared by every check: a policy dataset reference → data, a location, a fingerprint.
 
-Engines receive data, never URIs; operators and the CLI call :func:`load_frame` to get it. Supported
-here: local Parquet and CSV files (format from ``Dataset.format`` or the file suffix).
+Engines receive data (or, for SQL push-down, a :class:`SqlSource`), never raw URIs; operators and the
+CLI call :func:`load_frame`, :func:`locate` and :func:`fingerprint`. A dataset's ``uri`` may be:
 
-pandas is imported inside the functions: operators import this module at DAG parse time.
+``include/demo/train.parquet``, ``file:///data/train.csv``
+    A local Parquet or CSV file. Relative paths are resolved against ``base_dir`` (default: the
+    working directory). Format from ``Dataset.format`` or the file suffix.
+
+``s3://bucket/key.parquet``, ``s3://aws_conn@bucket/key.csv`` (any scheme Airflow's object storage knows)
+    Read through :class:`airflow.sdk.ObjectStoragePath` (imported on first use), so credentials come
+    from the Airflow connection named in the URI (or the scheme's default connection).
+
+``sql://<conn_id>/<table>``, ``sql://<conn_id>/<schema>.<table>``, ``sql://<conn_id>?query=<SELECT …>``
+    A table or query behind an Airflow connection. The connection becomes a SQLAlchemy URL: its extra
+    ``sqlalchemy_url`` wins; else ``sqlite`` connections use ``host`` as the database file and
+    ``postgres`` connections map host/login/password/port/schema (a host starting with ``/`` is a
+    Unix socket directory); any other type asks the connection's hook for ``sqlalchemy_url``.
+
+``sqlite:///path/app.db?table=applications``, ``postgresql+psycopg2://u:p@host/db?table=s.t``
+    A SQLAlchemy URL with ``table=`` (optionally ``schema.table``) or ``query=`` (URL-encoded ``SELECT``)
+    as query parameters; those two are removed before the URL is handed to SQLAlchemy, every other
+    parameter (e.g. ``host=`` for a socket directory) is kept. Any URI with ``format: sql`` is read
+    this way too.
+
+Fingerprints (``CheckResult.inputs``): files and objects → sha256 of the bytes. SQL sources →
+``sha256`` of the canonical JSON ``{"format": "release-gates-sql-v1", "rows": n, "schema": s, "content":
+c}`` where ``s`` is the sha256 of the ``[[column, type], …]`` list (reflected types for tables, driver type
+codes for queries) and ``c`` is the sha256 of every row in ``ORDER BY 1, 2, …, n`` order, one compact JSON
+array per line (floats as ``repr``, decimals and dates as strings). It is deterministic for a given
+backend and independent of physical row order; it reads every row once, streamed in batches, so the
+worker never holds the table. Pins are per backend: the same rows in SQLite and PostgreSQL differ in type
+names and therefore in digest.
+
+pandas, SQLAlchemy engines and Airflow are imported inside the functions: operators import this module
+at DAG parse time.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -22,12 +59,217 @@ class DatasetError(ValueError):
     """A dataset could not be read; the message names the dataset and the reason."""
 
 
+#: Resolves an Airflow connection id to a SQLAlchemy URL (injectable for use without Airflow).
+ConnectionResolver = Callable[[str], str]
+
+SQL_FINGERPRINT_FORMAT = "release-gates-sql-v1"
+
+# URL schemes read as SQLAlchemy URLs (the dialect part before any "+driver").
+_SQL_DIALECTS = frozenset(
+    {
+        "sql",
+        "sqlite",
+        "postgresql",
+        "postgres",
+        "mysql",
+        "mariadb",
+        "mssql",
+        "oracle",
+        "snowflake",
+        "bigquery",
+        "redshift",
+        "duckdb",
+        "trino",
+    }
+)
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_IDENTIFIER_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+
+
+# --------------------------------------------------------------------------------------------------
+# Locations
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SqlSource:
+    """A table or query in a database, reachable through a SQLAlchemy URL."""
+
+    url: str
+    table: str | None = None
+    schema: str | None = None
+    query: str | None = None
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password masked: safe for messages, logs and evidence."""
+        return mask_password(self.url)
+
+    @property
+    def relation(self) -> str:
+        if self.query is not None:
+            return "query"
+        return f"{self.schema}.{self.table}" if self.schema else str(self.table)
+
+
+@dataclass(frozen=True)
+class DatasetLocation:
+    """Where a dataset lives, resolved from its policy URI (see the module docstring)."""
+
+    name: str
+    uri: str
+    kind: Literal["file", "object", "sql"]
+    format: str
+    path: Path | None = None
+    sql: SqlSource | None = None
+
+    @property
+    def display(self) -> str:
+        if self.sql is not None:
+            return f"{self.sql.display_url} ({self.sql.relation})"
+        return str(self.path) if self.path is not None else mask_password(self.uri)
+
+
+def mask_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
 def local_path(uri: str, *, base_dir: str | Path | None = None) -> Path:
     """The file path of a local URI (``file://…`` or a plain path, relative to ``base_dir``)."""
     path = Path(uri.removeprefix("file://"))
     if not path.is_absolute() and base_dir is not None:
         path = Path(base_dir) / path
     return path
+
+
+def _scheme(uri: str) -> str | None:
+    match = _SCHEME.match(uri)
+    return match.group(1).lower() if match else None
+
+
+def is_sql_uri(uri: str, fmt: str | None = None) -> bool:
+    scheme = _scheme(uri)
+    if fmt == "sql":
+        return True
+    return scheme is not None and scheme.split("+", 1)[0] in _SQL_DIALECTS
+
+
+def locate(
+    name: str,
+    dataset: Dataset,
+    *,
+    base_dir: str | Path | None = None,
+    resolve_connection: ConnectionResolver | None = None,
+) -> DatasetLocation:
+    """Resolve a dataset's URI; a ``sql://`` connection is looked up here (missing → DatasetError)."""
+    uri = dataset.uri
+    scheme = _scheme(uri)
+    if is_sql_uri(uri, dataset.format):
+        return DatasetLocation(
+            name=name, uri=uri, kind="sql", format="sql", sql=_sql_source(name, uri, resolve_connection)
+        )
+    if scheme is not None and scheme not in ("file", "local"):
+        suffix = Path(urlsplit(uri).path).suffix
+        return DatasetLocation(name=name, uri=uri, kind="object", format=_file_format(name, dataset, suffix))
+    path = local_path(uri.removeprefix("local://"), base_dir=base_dir)
+    return DatasetLocation(
+        name=name, uri=uri, kind="file", format=_file_format(name, dataset, path.suffix), path=path
+    )
+
+
+def _file_format(name: str, dataset: Dataset, suffix: str) -> str:
+    fmt = dataset.format or suffix.lstrip(".").lower()
+    if fmt not in ("parquet", "csv"):
+        raise DatasetError(
+            f"dataset {name!r} ({mask_password(dataset.uri)}): unsupported format {fmt or 'unknown'!r} "
+            "(parquet, csv, or a SQL table)"
+        )
+    return fmt
+
+
+def _sql_source(name: str, uri: str, resolve_connection: ConnectionResolver | None) -> SqlSource:
+    parts = urlsplit(uri)
+    params = parse_qsl(parts.query, keep_blank_values=True)
+    table = next((v for k, v in params if k == "table"), None)
+    query = next((v for k, v in params if k == "query"), None)
+    kept = [(k, v) for k, v in params if k not in ("table", "query")]
+    if (parts.scheme or "").lower() == "sql":
+        conn_id = unquote(parts.netloc)
+        if not conn_id:
+            raise DatasetError(
+                f"dataset {name!r} ({uri}): sql:// URI needs a connection id: sql://<conn_id>/<table>"
+            )
+        path_table = unquote(parts.path.lstrip("/")) or None
+        table = table or path_table
+        resolver = resolve_connection or airflow_connection_url
+        try:
+            url = resolver(conn_id)
+        except DatasetError:
+            raise
+        except Exception as exc:
+            raise DatasetError(f"dataset {name!r}: connection {conn_id!r} is not usable: {exc}") from exc
+    else:
+        # Rebuilt by hand: urlunsplit would drop the empty authority of sqlite:////abs/path.db.
+        base = uri.partition("?")[0]
+        url = f"{base}?{urlencode(kept)}" if kept else base
+    if (table is None) == (query is None):
+        raise DatasetError(
+            f"dataset {name!r} ({mask_password(uri)}): a SQL dataset needs exactly one of a table "
+            "(sql://<conn>/<table> or ?table=) or a query (?query=SELECT …)"
+        )
+    schema = None
+    if table is not None:
+        schema, _, table = table.rpartition(".")
+        schema = schema or None
+        for part in (schema, table):
+            if part is not None and not _IDENTIFIER_PART.match(part):
+                raise DatasetError(f"dataset {name!r}: {part!r} is not a plain SQL table or schema name")
+    return SqlSource(url=url, table=table, schema=schema, query=query)
+
+
+def airflow_connection_url(conn_id: str) -> str:
+    """SQLAlchemy URL of an Airflow connection (see the module docstring for the mapping)."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException as exc:
+        raise DatasetError(f"connection {conn_id!r} does not exist") from exc
+    extra = conn.extra_dejson
+    if explicit := extra.get("sqlalchemy_url") or extra.get("url"):
+        return str(explicit)
+    conn_type = (conn.conn_type or "").lower()
+    if conn_type == "sqlite":
+        return f"sqlite:///{conn.host or conn.schema}"
+    if conn_type in ("postgres", "postgresql"):
+        auth = ""
+        if conn.login:
+            auth = quote(conn.login, safe="")
+            if conn.password:
+                auth += ":" + quote(conn.password, safe="")
+            auth += "@"
+        host = conn.host or ""
+        database = conn.schema or "postgres"
+        if host.startswith("/"):  # a Unix socket directory goes in the query string
+            return f"postgresql+psycopg2://{auth}/{database}?host={quote(host)}"
+        port = f":{conn.port}" if conn.port else ""
+        return f"postgresql+psycopg2://{auth}{host}{port}/{database}"
+    hook = conn.get_hook()  # type: ignore[no-untyped-call]
+    url = getattr(hook, "sqlalchemy_url", None)
+    if url is None:
+        raise DatasetError(f"connection {conn_id!r} of type {conn_type!r} has no SQLAlchemy URL")
+    render = getattr(url, "render_as_string", None)
+    return str(render(hide_password=False) if render else url)
+
+
+# --------------------------------------------------------------------------------------------------
+# Fingerprints
+# --------------------------------------------------------------------------------------------------
 
 
 def file_sha256(path: Path, *, chunk_size: int = 1 << 20) -> str:
@@ -38,13 +280,163 @@ def file_sha256(path: Path, *, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def fingerprint(name: str, dataset: Dataset, *, base_dir: str | Path | None = None) -> dict[str, Any]:
-    """``{"uri", "sha256", "bytes"}`` of a local dataset file, for ``CheckResult.inputs``."""
-    path = local_path(dataset.uri, base_dir=base_dir)
+def fingerprint(
+    name: str,
+    dataset: Dataset,
+    *,
+    base_dir: str | Path | None = None,
+    resolve_connection: ConnectionResolver | None = None,
+    location: DatasetLocation | None = None,
+) -> dict[str, Any]:
+    """The dataset's content fingerprint, for ``CheckResult.inputs``.
+
+    Files and objects: ``{"uri", "sha256", "bytes"}``. SQL: ``{"uri", "sha256", "rows", "columns",
+    "schema_sha256", "content_sha256", "method"}`` (the URI with any password masked).
+    """
+    loc = location or locate(name, dataset, base_dir=base_dir, resolve_connection=resolve_connection)
+    if loc.kind == "sql":
+        assert loc.sql is not None
+        return {"uri": mask_password(dataset.uri), **sql_fingerprint(name, loc.sql)}
+    if loc.kind == "object":
+        return {"uri": mask_password(dataset.uri), **_object_fingerprint(name, dataset.uri)}
+    assert loc.path is not None
     try:
-        return {"uri": dataset.uri, "sha256": file_sha256(path), "bytes": path.stat().st_size}
+        return {"uri": dataset.uri, "sha256": file_sha256(loc.path), "bytes": loc.path.stat().st_size}
     except OSError as exc:
-        raise DatasetError(f"dataset {name!r} ({dataset.uri}): cannot read: {exc.strerror}") from exc
+        raise DatasetError(f"dataset {name!r} ({loc.path}): cannot read: {exc.strerror}") from exc
+
+
+def _object_path(name: str, uri: str) -> Any:
+    from airflow.sdk import ObjectStoragePath
+
+    try:
+        return ObjectStoragePath(uri)
+    except Exception as exc:
+        raise DatasetError(
+            f"dataset {name!r} ({mask_password(uri)}): no object storage for it: {exc}"
+        ) from exc
+
+
+def _object_fingerprint(name: str, uri: str, *, chunk_size: int = 1 << 20) -> dict[str, Any]:
+    path = _object_path(name, uri)
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(chunk_size):
+                digest.update(chunk)
+                size += len(chunk)
+    except Exception as exc:
+        raise DatasetError(f"dataset {name!r} ({mask_password(uri)}): cannot read: {exc}") from exc
+    return {"sha256": digest.hexdigest(), "bytes": size}
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    return str(value)
+
+
+def _sql_select(source: SqlSource) -> Any:
+    """A ``SELECT *`` over the table or the query, as a SQLAlchemy selectable (identifiers quoted)."""
+    import sqlalchemy as sa
+
+    if source.query is not None:
+        return sa.select(sa.text("*")).select_from(sa.text(f"({source.query}) AS rg_source"))
+    return sa.select(sa.text("*")).select_from(sa.table(str(source.table), schema=source.schema))
+
+
+def sql_engine(name: str, source: SqlSource) -> Any:
+    import sqlalchemy as sa
+
+    try:
+        return sa.create_engine(source.url)
+    except Exception as exc:
+        raise DatasetError(
+            f"dataset {name!r} ({source.display_url}): bad database URL: {_one_line(exc)}"
+        ) from exc
+
+
+def sql_fingerprint(name: str, source: SqlSource, *, batch_rows: int = 10_000) -> dict[str, Any]:
+    """Row count, schema and ordered-content digest of a SQL table or query (module docstring)."""
+    import sqlalchemy as sa
+
+    engine = sql_engine(name, source)
+    try:
+        with engine.connect() as conn:
+            columns = _sql_columns(name, conn, source)
+            order = ", ".join(str(i) for i in range(1, len(columns) + 1))
+            statement = sa.text(f"{_compiled(_sql_select(source), conn)} ORDER BY {order}")
+            content = hashlib.sha256()
+            rows = 0
+            result = conn.execution_options(stream_results=True, yield_per=batch_rows).execute(statement)
+            for partition in result.partitions(batch_rows):
+                for row in partition:
+                    line = json.dumps(
+                        list(row), default=_canonical, separators=(",", ":"), ensure_ascii=False
+                    )
+                    content.update(line.encode("utf-8"))
+                    content.update(b"\n")
+                    rows += 1
+    except DatasetError:
+        raise
+    except Exception as exc:
+        raise DatasetError(
+            f"dataset {name!r} ({source.display_url}, {source.relation}): cannot read: {_one_line(exc)}"
+        ) from exc
+    finally:
+        engine.dispose()
+    schema_sha = hashlib.sha256(json.dumps(columns, separators=(",", ":")).encode()).hexdigest()
+    envelope = {
+        "format": SQL_FINGERPRINT_FORMAT,
+        "rows": rows,
+        "schema": schema_sha,
+        "content": content.hexdigest(),
+    }
+    digest = hashlib.sha256(json.dumps(envelope, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return {
+        "sha256": digest,
+        "rows": rows,
+        "columns": [c[0] for c in columns],
+        "schema_sha256": schema_sha,
+        "content_sha256": content.hexdigest(),
+        "method": SQL_FINGERPRINT_FORMAT,
+    }
+
+
+def _compiled(selectable: Any, conn: Any) -> str:
+    return str(selectable.compile(conn, compile_kwargs={"literal_binds": True}))
+
+
+def _sql_columns(name: str, conn: Any, source: SqlSource) -> list[list[str]]:
+    import sqlalchemy as sa
+
+    if source.table is not None:
+        inspector = sa.inspect(conn)
+        if not inspector.has_table(source.table, schema=source.schema):
+            raise DatasetError(
+                f"dataset {name!r}: table {source.relation!r} does not exist in {source.display_url}"
+            )
+        return [
+            [c["name"], str(c["type"])] for c in inspector.get_columns(source.table, schema=source.schema)
+        ]
+    probe = conn.execute(sa.text(f"{_compiled(_sql_select(source), conn)} LIMIT 0"))
+    description = probe.cursor.description if probe.cursor is not None else []
+    probe.close()
+    return [[str(d[0]), str(d[1])] for d in description]
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:500]
+
+
+# --------------------------------------------------------------------------------------------------
+# Frames
+# --------------------------------------------------------------------------------------------------
 
 
 def load_frame(
@@ -53,25 +445,18 @@ def load_frame(
     *,
     columns: list[str] | None = None,
     base_dir: str | Path | None = None,
+    resolve_connection: ConnectionResolver | None = None,
+    location: DatasetLocation | None = None,
 ) -> pd.DataFrame:
-    """Read a dataset into a DataFrame; missing columns and unreadable files raise :class:`DatasetError`."""
-    import pandas as pd
-
-    path = local_path(dataset.uri, base_dir=base_dir)
-    fmt = dataset.format or path.suffix.lstrip(".").lower()
-    if not path.is_file():
-        raise DatasetError(f"dataset {name!r}: file not found: {path}")
-    try:
-        if fmt == "parquet":
-            frame = pd.read_parquet(path)
-        elif fmt == "csv":
-            frame = pd.read_csv(path)
-        else:
-            raise DatasetError(f"dataset {name!r}: unsupported format {fmt!r} (parquet or csv)")
-    except DatasetError:
-        raise
-    except Exception as exc:
-        raise DatasetError(f"dataset {name!r} ({path}): unreadable {fmt}: {exc}") from exc
+    """Read a dataset into a DataFrame; missing columns and unreadable sources raise :class:`DatasetError`."""
+    loc = location or locate(name, dataset, base_dir=base_dir, resolve_connection=resolve_connection)
+    if loc.kind == "sql":
+        assert loc.sql is not None
+        frame = _read_sql(name, loc.sql)
+    elif loc.kind == "object":
+        frame = _read_object(name, loc)
+    else:
+        frame = _read_file(name, loc)
     if columns:
         missing = [c for c in columns if c not in frame.columns]
         if missing:
@@ -81,3 +466,52 @@ def load_frame(
             )
         frame = frame[columns]
     return frame
+
+
+def _parse(name: str, where: str, fmt: str, source: Any) -> pd.DataFrame:
+    import pandas as pd
+
+    try:
+        if fmt == "parquet":
+            return pd.read_parquet(source)
+        return pd.read_csv(source)
+    except Exception as exc:
+        raise DatasetError(f"dataset {name!r} ({where}): unreadable {fmt}: {_one_line(exc)}") from exc
+
+
+def _read_file(name: str, loc: DatasetLocation) -> pd.DataFrame:
+    assert loc.path is not None
+    if not loc.path.is_file():
+        raise DatasetError(f"dataset {name!r}: file not found: {loc.path}")
+    return _parse(name, str(loc.path), loc.format, loc.path)
+
+
+def _read_object(name: str, loc: DatasetLocation) -> pd.DataFrame:
+    import io
+
+    path = _object_path(name, loc.uri)
+    try:
+        with path.open("rb") as handle:
+            payload = handle.read()
+    except Exception as exc:
+        raise DatasetError(f"dataset {name!r} ({mask_password(loc.uri)}): cannot read: {exc}") from exc
+    return _parse(name, mask_password(loc.uri), loc.format, io.BytesIO(payload))
+
+
+def _read_sql(name: str, source: SqlSource) -> pd.DataFrame:
+    import pandas as pd
+
+    engine = sql_engine(name, source)
+    try:
+        with engine.connect() as conn:
+            if source.table is not None:
+                _sql_columns(name, conn, source)  # a clear "does not exist" instead of a driver error
+            return pd.read_sql_query(_sql_select(source), conn)
+    except DatasetError:
+        raise
+    except Exception as exc:
+        raise DatasetError(
+            f"dataset {name!r} ({source.display_url}, {source.relation}): cannot read: {_one_line(exc)}"
+        ) from exc
+    finally:
+        engine.dispose()

@@ -345,7 +345,14 @@ class DriftCheck(_CheckBase):
     columns: list[str] | None = None
     method: str = Field(default="auto", description="auto, or an Evidently stattest name.")
     column_methods: dict[str, str] = Field(default_factory=dict)
+    num_method: str | None = Field(default=None, description="Stattest for numerical columns (else auto).")
+    cat_method: str | None = Field(default=None, description="Stattest for categorical columns (else auto).")
     threshold: PositiveFloat | None = None
+    column_thresholds: dict[str, PositiveFloat] = Field(default_factory=dict)
+    large_sample_rows: Annotated[int, Field(ge=1)] = Field(
+        default=1000,
+        description="Above this many reference rows, auto picks distance measures over p-value tests.",
+    )
     drift_share: Fraction = 0.5
     prediction_drift: bool = True
     sample_rows: Annotated[int, Field(gt=0)] | None = None
@@ -425,6 +432,11 @@ class ImageScanCheck(_CheckBase):
     license_deny: list[str] = Field(default_factory=list)
     require_digest: bool = True
     unpinned_severity: SeverityField = Severity.MEDIUM
+    unknown_severity: SeverityField = Field(
+        default=Severity.MEDIUM,
+        description="Severity for findings Trivy rates UNKNOWN (not yet scored by any source).",
+    )
+    sbom: bool = Field(default=True, description="Store a CycloneDX SBOM converted from the scan's report.")
     waivers: list[Waiver] = Field(default_factory=list)
     warn_days: Annotated[int, Field(ge=0)] = 14
     timeout: Duration = timedelta(minutes=10)
@@ -438,6 +450,25 @@ class DeploymentTargetSpec(_Model):
     health_url: str | None = None
     aws_conn_id: str = "aws_default"
     region: str | None = None
+    health_expected_status: Annotated[int, Field(ge=100, le=599)] = 200
+    health_json_field: str | None = Field(
+        default=None, description="Dotted path into the probe's JSON body that must hold health_json_value."
+    )
+    health_json_value: str | int | float | bool | None = Field(
+        default=None, description="Expected value at health_json_field (default: any truthy value)."
+    )
+    health_timeout: Duration = timedelta(seconds=5)
+    poll_interval: Duration = Field(
+        default=timedelta(seconds=5), description="Pause between platform state polls while waiting."
+    )
+
+    @model_validator(mode="after")
+    def _addressable(self) -> DeploymentTargetSpec:
+        if self.type == "lambda" and not self.alias:
+            raise ValueError("a lambda target needs an alias (the version behind it is what rolls back)")
+        if self.type == "s3_pointer" and not is_templated(self.name) and "/" not in self.name.strip("/"):
+            raise ValueError("an s3_pointer target's name is bucket/key of the pointer object")
+        return self
 
 
 class RollbackDrillCheck(_CheckBase):
@@ -446,12 +477,18 @@ class RollbackDrillCheck(_CheckBase):
     previous_version: str | None = None
     rto_budget: Duration = timedelta(minutes=15)
     dry_run: bool = False
+    stable_timeout: Duration | None = Field(
+        default=None, description="How long to wait for the target to settle (default: rto_budget)."
+    )
 
 
 class OpsReadinessCheck(_CheckBase):
     kind: Literal["ops_readiness"]
     target: DeploymentTargetSpec
     require_alarm_actions: bool = True
+    image: str | None = Field(default=None, description="Image the release ships; must be pinned by digest.")
+    model_uri: str | None = Field(default=None, description="Model artifact the release ships.")
+    model_sha256: str | None = Field(default=None, description="The artifact's pinned sha256.")
 
 
 class PiiPattern(_Model):
@@ -474,7 +511,11 @@ class PostureCheck(_CheckBase):
     require_kms: bool = False
     outputs_sample: str | None = Field(default=None, description="Dataset of model outputs/logs to scan.")
     pii_patterns: list[PiiPattern] = Field(default_factory=list)
+    outputs_sample_rows: Annotated[int, Field(ge=1)] = Field(
+        default=10_000, description="Rows of outputs_sample scanned for PII (a seeded random sample)."
+    )
     aws_conn_id: str = "aws_default"
+    region: str | None = None
 
     def dataset_refs(self) -> list[tuple[str, str]]:
         return [("outputs_sample", self.outputs_sample)] if self.outputs_sample else []
@@ -503,6 +544,24 @@ CHECK_KINDS: tuple[str, ...] = (
 )
 
 
+class Notifications(_Model):
+    """How owners and stakeholders are told. With no connection configured, notices go to the task log."""
+
+    smtp_conn_id: str | None = None
+    slack_conn_id: str | None = None
+    stakeholders: list[str] = Field(
+        default_factory=list, description="Roles that receive the plain-language stakeholder notice."
+    )
+
+
+class Deployment(_Model):
+    """Where an approved release is promoted, and how it is smoke-checked (the target's health)."""
+
+    target: DeploymentTargetSpec
+    version: str = Field(default="{{ params.model_version }}", description="Version to promote (templated).")
+    stable_timeout: Duration = timedelta(minutes=15)
+
+
 class Gate(_Model):
     id: Identifier
     owner: str = Field(min_length=1, description="Owner role (a key of `owners`).")
@@ -511,6 +570,10 @@ class Gate(_Model):
     mitigations: list[str] = Field(default_factory=list)
     estimate: Duration | None = Field(default=None, description="Time estimate to run and review.")
     checks: list[CheckSpec] = Field(min_length=1)
+    decision_timeout: Duration = Field(
+        default=timedelta(hours=24),
+        description="How long the owner has to decide on remediation (then: delay).",
+    )
 
 
 class ReleasePolicy(_Model):
@@ -522,6 +585,8 @@ class ReleasePolicy(_Model):
     gates: list[Gate] = Field(min_length=1)
     waivers: list[Waiver] = Field(default_factory=list)
     approvals: dict[Identifier, Approval] = Field(default_factory=dict)
+    deployment: Deployment | None = None
+    notifications: Notifications = Notifications()
 
     _source: str = PrivateAttr(default="<memory>")
     _sha256: str = PrivateAttr(default="")
@@ -733,7 +798,12 @@ Problems = list[tuple[Path_, str]]
 
 
 def _cross_check(policy: ReleasePolicy) -> Problems:
-    return _check_gates(policy) + _check_waivers(policy) + _check_approvals(policy)
+    return (
+        _check_gates(policy)
+        + _check_waivers(policy)
+        + _check_approvals(policy)
+        + _check_notifications(policy)
+    )
 
 
 def _role_problem(policy: ReleasePolicy, path: Path_, role: str, *, empty: str | None = None) -> Problems:
@@ -789,6 +859,13 @@ def _check_waivers(policy: ReleasePolicy) -> Problems:
                 problems.append(
                     (("waivers", wi, "gates", gi), f"unknown gate {gate_id!r}{_suggest(gate_id, gate_ids)}")
                 )
+    return problems
+
+
+def _check_notifications(policy: ReleasePolicy) -> Problems:
+    problems: Problems = []
+    for ri, role in enumerate(policy.notifications.stakeholders):
+        problems += _role_problem(policy, ("notifications", "stakeholders", ri), role)
     return problems
 
 

@@ -129,7 +129,7 @@ class BaseCheckOperator(BaseOperator):
         if policy is not None:
             for _, check, check_id in policy.iter_checks():
                 if check_id == self.check_id:
-                    raw = self.render_template(check.model_dump(mode="json", exclude_none=True), context)
+                    raw = self._render_templated(check.model_dump(mode="json", exclude_none=True), context)
                     break
             else:
                 raise KeyError(f"no check {self.check_id!r} in {policy.source}")
@@ -142,6 +142,20 @@ class BaseCheckOperator(BaseOperator):
                 f"{self.check_id} is a {spec.kind!r} check; {type(self).__name__} runs {self.check_kind!r}"
             )
         return spec
+
+    def _render_templated(self, value: Any, context: Context) -> Any:
+        """Render only the ``{{ … }}`` strings of a policy spec; every other value stays as written.
+
+        (The release DAG renders natively, which would turn a literal "1" into 1 or "" into None.)
+        """
+        if isinstance(value, dict):
+            return {k: self._render_templated(v, context) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._render_templated(v, context) for v in value]
+        if isinstance(value, str) and "{{" in value:
+            rendered = self.render_template(value, context)
+            return rendered if rendered is None or isinstance(rendered, str) else str(rendered)
+        return value
 
     def _record(self, result: CheckResult, context: Context) -> int:
         from release_gates.hooks.evidence import EvidenceStoreHook

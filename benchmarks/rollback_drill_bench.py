@@ -1,0 +1,185 @@
+"""Rollback drill overhead against a local moto server (real HTTP, boto3 through the Airflow hook).
+
+Prints figures; asserts nothing. For each target type the drill runs ``--drills`` times on the same
+resource (each drill restores it) and reports, per drill:
+
+* wall — the engine call, end to end;
+* platform wait — time in ``wait_stable`` and ``health`` steps (polling the platform);
+* overhead — wall minus platform wait: reading versions and history, issuing the changes, retries
+  bookkeeping, building the result;
+* engine only — wall minus the time inside every AWS call: the drill's own Python.
+
+moto answers every call in milliseconds and settles instantly, so "platform wait" here is the cost
+of the polling calls themselves; on AWS it is dominated by the deployment.
+
+    .venv/bin/python benchmarks/rollback_drill_bench.py [--drills 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+from typing import Any
+
+BIN = Path(sys.executable).parent
+
+
+def start_moto() -> tuple[subprocess.Popen[bytes], str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "MOTO_ECS_SERVICE_RUNNING": "1"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
+            return proc, url
+        except urllib.error.HTTPError:
+            return proc, url
+        except OSError:
+            if time.monotonic() > deadline:
+                proc.terminate()
+                raise SystemExit("moto_server did not start") from None
+            time.sleep(0.1)
+
+
+def make_lambda(client: Any) -> dict[str, Any]:
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("app.py", "def handler(e, c):\n    return 1\n")
+    role = client("iam").create_role(RoleName="bench", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    lam = client("lambda")
+    lam.create_function(
+        FunctionName="bench-scorer",
+        Runtime="python3.12",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": archive.getvalue()},
+        Publish=True,
+    )
+    for _ in range(2):
+        lam.update_function_code(FunctionName="bench-scorer", ZipFile=archive.getvalue())
+        lam.publish_version(FunctionName="bench-scorer")
+    lam.create_alias(FunctionName="bench-scorer", Name="live", FunctionVersion="3")
+    return {"type": "lambda", "name": "bench-scorer", "alias": "live"}
+
+
+def make_ecs(client: Any) -> dict[str, Any]:
+    ecs = client("ecs")
+    ecs.create_cluster(clusterName="bench")
+    for i in range(3):
+        ecs.register_task_definition(
+            family="bench-scorer", containerDefinitions=[{"name": "app", "image": f"s:{i}", "memory": 128}]
+        )
+    ecs.create_service(cluster="bench", serviceName="scorer", taskDefinition="bench-scorer:3", desiredCount=1)
+    return {"type": "ecs", "name": "scorer", "cluster": "bench"}
+
+
+def make_s3_pointer(client: Any) -> dict[str, Any]:
+    s3 = client("s3")
+    s3.create_bucket(Bucket="bench-models")
+    s3.put_bucket_versioning(Bucket="bench-models", VersioningConfiguration={"Status": "Enabled"})
+    for i in range(3):
+        version = s3.put_object(Bucket="bench-models", Key="scorer/model", Body=f"m{i}".encode())["VersionId"]
+        body = json.dumps({"key": "scorer/model", "version_id": version}).encode()
+        s3.put_object(Bucket="bench-models", Key="scorer/current", Body=body)
+    return {"type": "s3_pointer", "name": "bench-models/scorer/current"}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def bench(hook: Any, target_spec: dict[str, Any], drills: int) -> dict[str, Any]:
+    from release_gates.checks.rollback_drill import run_rollback_drill
+    from release_gates.policy import RollbackDrillCheck
+
+    spec = RollbackDrillCheck(kind="rollback_drill", target={**target_spec, "poll_interval": 0.5})
+    rows = []
+    for _ in range(drills):
+        target = hook.deployment_target(spec.target)
+        began = time.perf_counter()
+        result = run_rollback_drill(target, spec)
+        wall = time.perf_counter() - began
+        if result.status.value != "PASS":
+            raise SystemExit(f"{target_spec['type']}: drill {result.status.value}: {result.summary}")
+        calls = [c for s in result.metrics["steps"] for a in s["attempts"] for c in a["api_calls"]]
+        api = sum(c["duration_ms"] for c in calls) / 1000
+        platform = result.metrics["platform_wait_seconds"]
+        rows.append({"wall": wall, "platform": platform, "api": api, "calls": len(calls)})
+    return {
+        "wall": [r["wall"] for r in rows],
+        "platform": [r["platform"] for r in rows],
+        "overhead": [r["wall"] - r["platform"] for r in rows],
+        "engine": [r["wall"] - r["api"] for r in rows],
+        "calls": rows[0]["calls"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--drills", type=int, default=20)
+    args = parser.parse_args()
+
+    proc, url = start_moto()
+    home = tempfile.mkdtemp(prefix="rg-bench-airflow-")
+    os.environ.update(
+        {
+            "AIRFLOW_HOME": home,
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
+                {
+                    "conn_type": "aws",
+                    "login": "testing",
+                    "password": "testing",
+                    "extra": {"region_name": "us-east-1", "endpoint_url": url},
+                }
+            ),
+        }
+    )
+    try:
+        from release_gates.hooks.aws import AwsDeploymentHook
+
+        hook = AwsDeploymentHook("aws_default")
+        targets = {"lambda": make_lambda(hook.get_client), "ecs": make_ecs(hook.get_client)}
+        targets["s3_pointer"] = make_s3_pointer(hook.get_client)
+        bench(hook, targets["lambda"], 2)  # warm up: imports, service models, connections
+        print(f"rollback drill on moto ({url}), {args.drills} drills per target; seconds per drill")
+        print(f"{'target':<11} {'API calls':>9} {'figure':<14} {'median':>8} {'p95':>8} {'mean':>8}")
+        for name, spec in targets.items():
+            figures = bench(hook, spec, args.drills)
+            for i, key in enumerate(("wall", "platform", "overhead", "engine")):
+                values = figures[key]
+                label = {"platform": "platform wait", "engine": "engine only"}.get(key, key)
+                print(
+                    f"{name if i == 0 else '':<11} {figures['calls'] if i == 0 else '':>9} {label:<14} "
+                    f"{statistics.median(values):>8.4f} {percentile(values, 0.95):>8.4f} "
+                    f"{statistics.mean(values):>8.4f}"
+                )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()

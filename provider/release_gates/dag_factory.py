@@ -1,0 +1,329 @@
+"""``build_release_dag(policy_path)``: the release policy as an Airflow DAG.
+
+::
+
+    start ─► per gate (TaskGroup): checks in parallel ─► decide (branch, ALL_DONE)
+               ├─ passed
+               ├─ remediate (items + notices) ─► decision (HITL: delay / waive / abort) ─► record
+               ├─ review (HITL: accept risk / remediate) ─► record, or ─► remediate
+               └─ blocked (a check errored or has no result: never passes)
+    all gates ─► release_decision ─► sign-off (one ApprovalOperator per approval role; timeout = reject)
+              ─► signoff_check ─► promote (set version, wait stable, smoke check) ─► rollback if it fails
+              └─► hold
+    seal (ALL_DONE): final decision from evidence, chain closed and verified
+
+Adding a gate or a check to the policy changes the DAG; no code. The policy is read at parse time
+(cheap: YAML + validation) and again by each task at run time, so an edited policy is picked up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import DAG, Param, TaskGroup
+
+from release_gates.operators.base import DEFAULT_RELEASE_ID
+from release_gates.policy import load_policy
+
+if TYPE_CHECKING:
+    from release_gates.operators.base import BaseCheckOperator
+    from release_gates.policy import Gate, ReleasePolicy
+
+#: Operator class per check kind (module, class), imported when the DAG is built.
+CHECK_OPERATORS: dict[str, tuple[str, str]] = {
+    "lineage": ("release_gates.operators.data", "DatasetLineageCheckOperator"),
+    "drift": ("release_gates.operators.data", "DataDriftCheckOperator"),
+    "fairness": ("release_gates.operators.fairness", "SubgroupFairnessCheckOperator"),
+    "stress_safety": ("release_gates.operators.fairness", "StressSafetyCheckOperator"),
+    "image_scan": ("release_gates.operators.image_scan", "ImageScanOperator"),
+    "rollback_drill": ("release_gates.operators.aws", "RollbackDrillOperator"),
+    "ops_readiness": ("release_gates.operators.aws", "OpsReadinessCheckOperator"),
+    "posture": ("release_gates.operators.aws", "SecurityPostureCheckOperator"),
+}
+
+DECISION_OPTIONS = {"Delay release": "delay", "Release with waiver": "waive", "Abort release": "abort"}
+REVIEW_OPTIONS = {"Accept risk": "accept_risk", "Remediate": "remediate"}
+
+
+def release_params() -> dict[str, Param]:
+    """Trigger parameters with a JSON schema: an invalid trigger is refused before anything runs."""
+    return {
+        "model_version": Param(
+            "",
+            type="string",
+            minLength=1,
+            maxLength=200,
+            description="Version to release (e.g. a registry version).",
+        ),
+        "model_uri": Param(
+            "", type="string", minLength=1, description="Candidate model artifact (skops file path or URI)."
+        ),
+        "model_sha256": Param(
+            "", type="string", pattern="^[0-9a-f]{64}$", description="sha256 of the candidate model artifact."
+        ),
+        "image": Param(
+            "", type="string", minLength=1, description="Serving image: reference, or tarball path for scans."
+        ),
+        "datasets": Param(
+            {},
+            type="object",
+            additionalProperties={"type": "string"},
+            description="Dataset overrides: policy dataset name → uri.",
+        ),
+    }
+
+
+def _operator_class(kind: str) -> type[BaseCheckOperator]:
+    import importlib
+
+    module, name = CHECK_OPERATORS[kind]
+    cls: type[BaseCheckOperator] = getattr(importlib.import_module(module), name)
+    return cls
+
+
+def _users(policy: ReleasePolicy, role: str) -> list[dict[str, str]]:
+    return [{"id": user, "name": user} for user in policy.users_of(role)]
+
+
+def build_release_dag(
+    policy_path: str | Path,
+    *,
+    dag_id: str | None = None,
+    schedule: Any = None,
+    start_date: datetime | None = None,
+    evidence_conn_id: str = "release_gates_evidence_default",
+    tags: Sequence[str] = ("release-gates",),
+    default_args: dict[str, Any] | None = None,
+    **dag_kwargs: Any,
+) -> DAG:
+    """Build the release DAG for the policy at ``policy_path`` (see the module docstring)."""
+    policy = load_policy(policy_path)
+    path = str(Path(policy_path).resolve())
+    dag_id = dag_id or f"release_{policy.release.model.replace('-', '_')}"
+    common = {"policy_path": path, "release_id": DEFAULT_RELEASE_ID, "evidence_conn_id": evidence_conn_id}
+    doc = (
+        f"### Release of `{policy.release.model}` (risk tier {policy.release.risk_tier})\n\n"
+        f"Built from `{policy_path}` (sha256 `{policy.sha256[:12]}…`). Gates: "
+        + ", ".join(f"**{g.id}** (owner: {g.owner})" for g in policy.gates)
+        + ". Every step is recorded in the evidence trail: "
+        "`release-gates evidence verify <dag_id>__<run_id>`."
+    )
+    with DAG(
+        dag_id=dag_id,
+        schedule=schedule,
+        start_date=start_date,
+        catchup=False,
+        params=release_params(),
+        render_template_as_native_obj=True,
+        tags=list(tags),
+        doc_md=doc,
+        default_args={"retries": 1, **(default_args or {})},
+        max_active_runs=dag_kwargs.pop("max_active_runs", 4),
+        **dag_kwargs,
+    ) as dag:
+        from airflow.providers.standard.operators.empty import EmptyOperator
+
+        from release_gates.operators.release import (
+            ReleaseDecisionOperator,
+            SealReleaseOperator,
+            StartReleaseOperator,
+        )
+
+        start = StartReleaseOperator(
+            task_id="start",
+            release_inputs={
+                "model_version": "{{ params.model_version }}",
+                "model_uri": "{{ params.model_uri }}",
+                "model_sha256": "{{ params.model_sha256 }}",
+                "image": "{{ params.image }}",
+                "datasets": "{{ params.datasets }}",
+            },
+            retries=0,
+            **common,
+        )
+        gate_ends = [_gate_group(policy, gate, start, common) for gate in policy.gates]
+
+        approval_tasks, signoff_entry, signoff_check = _signoff(policy, common)
+        promote, rollback = _promotion(policy, common)
+        hold = EmptyOperator(task_id="hold", trigger_rule="none_failed_min_one_success")
+        decision = ReleaseDecisionOperator(
+            task_id="release_decision",
+            proceed=signoff_entry or [promote.task_id],
+            hold=hold.task_id,
+            **common,
+        )
+        for ends in gate_ends:
+            ends >> decision
+        if approval_tasks:
+            decision >> [dag.get_task(t) for t in signoff_entry]
+            signoff_check >> [promote, hold]
+        else:
+            decision >> promote
+        decision >> hold
+        promote >> rollback
+        seal = SealReleaseOperator(task_id="seal", approval_tasks=approval_tasks, retries=2, **common)
+        [hold, promote, rollback] >> seal
+    return dag
+
+
+def _gate_group(policy: ReleasePolicy, gate: Gate, start: Any, common: dict[str, Any]) -> list[Any]:
+    """One TaskGroup per gate; returns its terminal tasks."""
+    from airflow.providers.standard.operators.empty import EmptyOperator
+
+    from release_gates.operators.hitl import RecordedHITLBranchOperator
+    from release_gates.operators.release import (
+        GateBranchOperator,
+        RecordHumanDecisionOperator,
+        RemediationOperator,
+    )
+
+    owners = ", ".join(policy.users_of(gate.owner))
+    with TaskGroup(group_id=gate.id, tooltip=gate.title or gate.rationale) as group:
+        checks = []
+        check_ids = []
+        for _, check, check_id in policy.iter_checks():
+            if not check_id.startswith(f"{gate.id}."):
+                continue
+            operator = _operator_class(check.kind)
+            checks.append(
+                operator(
+                    task_id=check.check_name,
+                    check_id=check_id,
+                    policy_path=common["policy_path"],
+                    release_id=common["release_id"],
+                    evidence_conn_id=common["evidence_conn_id"],
+                    doc_md=f"**{check_id}** ({check.kind}), owner `{gate.owner}` ({owners}).",
+                )
+            )
+            check_ids.append(check_id)
+        prefix = f"{gate.id}."
+        branches = {o: prefix + o for o in ("passed", "remediate", "review", "blocked")}
+        decide = GateBranchOperator(
+            task_id="decide", gate_id=gate.id, check_ids=check_ids, branches=branches, **common
+        )
+        passed = EmptyOperator(task_id="passed")
+        blocked = EmptyOperator(task_id="blocked")
+        remediate = RemediationOperator(task_id="remediate", gate_id=gate.id, **common)
+        rationale = {"rationale": Param("", type="string", description="Why (required for a waiver).")}
+        decision = RecordedHITLBranchOperator(
+            task_id="decision",
+            subject=f"{policy.release.model}: gate '{gate.id}' failed — decide",
+            body=(
+                f"**Gate:** {gate.title or gate.id}  \n**Why it exists:** {gate.rationale}  \n"
+                f"**Suggested mitigations:** {', '.join(gate.mitigations) or '—'}  \n\n"
+                "The remediation items and their deadlines are in the task log of `remediate` and in the "
+                "Release gates tab. A waiver needs a rationale; it is recorded with your name."
+            ),
+            options=list(DECISION_OPTIONS),
+            options_mapping={o: prefix + t for o, t in DECISION_OPTIONS.items()},
+            defaults=["Delay release"],
+            params=rationale,
+            assigned_users=_users(policy, gate.owner),
+            response_timeout=gate.decision_timeout,
+        )
+        review = RecordedHITLBranchOperator(
+            task_id="review",
+            subject=f"{policy.release.model}: gate '{gate.id}' is inconclusive — review",
+            body=(
+                f"**Gate:** {gate.title or gate.id}  \nThe evidence is not enough to decide (small groups, "
+                "undefined rates, or an interval straddling the threshold). Accept the risk with a "
+                "rationale, "
+                "or send it to remediation."
+            ),
+            options=list(REVIEW_OPTIONS),
+            options_mapping={o: prefix + t for o, t in REVIEW_OPTIONS.items()},
+            defaults=["Remediate"],
+            params=dict(rationale),
+            assigned_users=_users(policy, gate.owner),
+            response_timeout=gate.decision_timeout,
+        )
+        recorders = {
+            choice: RecordHumanDecisionOperator(
+                task_id=choice,
+                hitl_task_id=source.task_id,
+                gate_id=gate.id,
+                options=options,
+                allowed_role=gate.owner,
+                **common,
+            )
+            for source, options in ((decision, DECISION_OPTIONS), (review, REVIEW_OPTIONS))
+            for choice in options.values()
+            if choice != "remediate"
+        }
+        start >> checks >> decide >> [passed, remediate, review, blocked]
+        review >> [recorders["accept_risk"], remediate]
+        remediate >> decision >> [recorders["delay"], recorders["waive"], recorders["abort"]]
+    del group
+    return [passed, blocked, *recorders.values()]
+
+
+def _signoff(policy: ReleasePolicy, common: dict[str, Any]) -> tuple[list[str], list[str], Any]:
+    """One ApprovalOperator per approval role (two-person rule); no answer in time = Reject."""
+    if not policy.approvals:
+        return [], [], None
+    from airflow.providers.standard.operators.empty import EmptyOperator
+
+    from release_gates.operators.hitl import RecordedApprovalOperator
+    from release_gates.operators.release import SignoffCheckOperator
+
+    approvals: dict[str, str] = {}
+    entries: list[str] = []
+    markers = []
+    with TaskGroup(group_id="signoff", tooltip="Named humans approve the release"):
+        for name, approval in policy.approvals.items():
+            for role in approval.roles:
+                ask = RecordedApprovalOperator(
+                    task_id=f"{name}_{role}",
+                    subject=f"Approve the {policy.release.model} release? ({role.replace('_', ' ')})",
+                    body=(
+                        f"All gates of **{policy.release.model}** cleared. {approval.description}  \n"
+                        "Review the Release gates tab of this run before you answer. "
+                        f"No answer within {approval.timeout} counts as **Reject**."
+                    ),
+                    defaults=["Reject"],
+                    assigned_users=_users(policy, role),
+                    response_timeout=approval.timeout,
+                )
+                # A rejection skips the approval's direct downstream: this marker absorbs that,
+                # so the check below still runs and records the refusal.
+                marker = EmptyOperator(task_id=f"{name}_{role}_answered")
+                ask >> marker
+                markers.append(marker)
+                approvals[ask.task_id] = role
+                entries.append(ask.task_id)
+        check = SignoffCheckOperator(
+            task_id="check", approvals=approvals, promote="promote", hold="hold", **common
+        )
+        markers >> check
+    return list(approvals), entries, check
+
+
+def _promotion(policy: ReleasePolicy, common: dict[str, Any]) -> tuple[Any, Any]:
+    from airflow.providers.standard.operators.empty import EmptyOperator
+
+    if policy.deployment is None:
+        from release_gates.operators.release import ManualPromotionOperator
+
+        return (
+            ManualPromotionOperator(task_id="promote", **common),
+            EmptyOperator(task_id="rollback", trigger_rule="one_failed"),
+        )
+    from release_gates.operators.aws import PromoteModelOperator, RollbackOperator
+
+    target = policy.deployment.target.model_dump(mode="json", exclude_none=True)
+    kwargs = {"release_id": common["release_id"], "evidence_conn_id": common["evidence_conn_id"]}
+    timeout = int(policy.deployment.stable_timeout.total_seconds())
+    promote = PromoteModelOperator(
+        task_id="promote", target=target, version=policy.deployment.version, stable_timeout=timeout, **kwargs
+    )
+    return promote, RollbackOperator(
+        task_id="rollback",
+        target=target,
+        reason="smoke check failed after promotion",
+        stable_timeout=timeout,
+        trigger_rule="one_failed",
+        **kwargs,
+    )

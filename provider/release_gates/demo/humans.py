@@ -1,0 +1,115 @@
+"""Answering Human-in-the-loop steps through Airflow's REST API, as named users.
+
+The demo uses it to play the ethics reviewer and the release manager against ``airflow
+standalone``; tests use the same code against the API app in-process. Every answer goes through
+``PATCH …/hitlDetails`` with the user's own token, so Airflow checks that the user is assigned.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class _Client(Protocol):
+    def get(self, url: str, **kwargs: Any) -> Any: ...
+    def post(self, url: str, **kwargs: Any) -> Any: ...
+    def patch(self, url: str, **kwargs: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Answer:
+    """How one human step is answered: by whom, which option, and the form input."""
+
+    user: str
+    option: str
+    rationale: str | None = None
+
+    def params(self) -> dict[str, Any]:
+        return {"rationale": self.rationale} if self.rationale is not None else {}
+
+
+@dataclass
+class HitlResponder:
+    """Answers pending HITL requests of a DAG run according to a script ``{task_id: Answer}``."""
+
+    client: _Client
+    passwords: Mapping[str, str]
+    log: Callable[[str], None] = print
+    _tokens: dict[str, str] = field(default_factory=dict)
+    answered: list[dict[str, Any]] = field(default_factory=list)
+
+    def token(self, user: str) -> str:
+        if user not in self._tokens:
+            response = self.client.post(
+                "/auth/token", json={"username": user, "password": self.passwords[user]}
+            )
+            if response.status_code not in (200, 201):
+                raise RuntimeError(f"cannot log in as {user}: {response.status_code} {response.text[:200]}")
+            self._tokens[user] = response.json()["access_token"]
+        return self._tokens[user]
+
+    def _headers(self, user: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(user)}"}
+
+    def pending(self, dag_id: str, run_id: str = "~", *, as_user: str) -> list[dict[str, Any]]:
+        response = self.client.get(
+            f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/hitlDetails",
+            params={"response_received": "false", "limit": 100},
+            headers=self._headers(as_user),
+        )
+        response.raise_for_status()
+        details: list[dict[str, Any]] = response.json()["hitl_details"]
+        return details
+
+    def answer(self, detail: Mapping[str, Any], answer: Answer) -> dict[str, Any]:
+        ti = detail["task_instance"]
+        url = (
+            f"/api/v2/dags/{ti['dag_id']}/dagRuns/{ti['dag_run_id']}/taskInstances/{ti['task_id']}/"
+            f"{ti.get('map_index', -1)}/hitlDetails"
+        )
+        body = {"chosen_options": [answer.option], "params_input": answer.params()}
+        response = self.client.patch(url, json=body, headers=self._headers(answer.user))
+        result = {"task_id": ti["task_id"], "user": answer.user, "option": answer.option,
+                  "status": response.status_code, "detail": response.text[:300]}  # fmt: skip
+        self.answered.append(result)
+        outcome = "answered" if response.status_code == 200 else f"REFUSED ({response.status_code})"
+        self.log(f"  human: {answer.user} → {ti['task_id']}: {answer.option!r} — {outcome}")
+        return result
+
+    def play(
+        self,
+        dag_id: str,
+        script: Mapping[str, Answer],
+        *,
+        done: Callable[[], bool],
+        run_id: str = "~",
+        as_user: str = "admin",
+        timeout: float = 600,
+        poll: float = 1.0,
+        fallback: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Answer scripted steps as they appear until ``done()``.
+
+        Unscripted steps are left alone, or with ``fallback`` answered with their default option by
+        their first assigned user and marked ``unscripted`` in the returned answers.
+        """
+        seen: set[str] = set()
+        deadline = time.monotonic() + timeout
+        while not done():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{dag_id}: still waiting for the run after {timeout:.0f} s")
+            for detail in self.pending(dag_id, run_id, as_user=as_user):
+                ti = detail["task_instance"]
+                key = f"{ti['dag_run_id']}/{ti['task_id']}"
+                if key in seen:
+                    continue
+                seen.add(key)
+                result = self.answer(detail, script[ti["task_id"]]) if ti["task_id"] in script else None
+                if (result is None or result["status"] != 200) and fallback and detail.get("defaults"):
+                    user = (detail.get("assigned_users") or [{"id": as_user}])[0]["id"]
+                    self.answer(detail, Answer(user, detail["defaults"][0]))["unscripted"] = True
+            time.sleep(poll)
+        return self.answered

@@ -1,0 +1,348 @@
+"""Operators for the operations and security gates on AWS, and for promotion and real rollback.
+
+Check operators (spec → engine → evidence → XCom summary, see :class:`BaseCheckOperator`):
+
+* :class:`RollbackDrillOperator` — ``kind: rollback_drill``
+* :class:`OpsReadinessCheckOperator` — ``kind: ops_readiness``
+* :class:`SecurityPostureCheckOperator` — ``kind: posture``
+
+Release actions, each appending one evidence record:
+
+* :class:`PromoteModelOperator` — set the candidate version, wait stable, smoke-check health
+  (``promotion``);
+* :class:`RollbackOperator` — move back to the version recorded before the promotion (``rollback``).
+
+AWS credentials, region and ``endpoint_url`` come from an Airflow ``aws`` connection through
+:class:`~release_gates.hooks.aws.AwsDeploymentHook`; boto3 loads when a task runs, not at DAG parse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from release_gates.operators.base import DEFAULT_RELEASE_ID, BaseCheckOperator, CheckErrorException
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from release_gates.deploy import DeploymentTarget
+    from release_gates.evidence import EvidenceStore
+    from release_gates.policy import OpsReadinessCheck, PostureCheck, ReleasePolicy, RollbackDrillCheck
+    from release_gates.results import CheckResult
+
+
+def _target(spec: Any) -> DeploymentTarget:
+    from release_gates.hooks.aws import AwsDeploymentHook
+
+    return AwsDeploymentHook(spec.aws_conn_id, region_name=spec.region).deployment_target(spec)
+
+
+class RollbackDrillOperator(BaseCheckOperator):
+    """Roll the live target back to its previous version and forward again, measuring the RTO.
+
+    The original version is always restored. If restoring fails the result is ERROR with a CRITICAL
+    finding naming the version the target serves; the task then fails without retrying — a retry
+    would take the wrong version for the original. Other ERRORs (throttling past the retries, an
+    API outage) raise a retryable exception as usual.
+
+    :param step_retries: step retries on transient AWS errors, e.g. ``{"attempts": 3,
+        "restore_attempts": 6, "base_delay": 1.0, "max_delay": 30.0}`` (those are the defaults).
+    """
+
+    check_kind = "rollback_drill"
+    ui_color = "#fde7e9"
+
+    def __init__(self, *, step_retries: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        allowed = {"attempts", "restore_attempts", "base_delay", "max_delay"}
+        unknown = set(step_retries or {}) - allowed
+        if unknown:
+            raise ValueError(
+                f"{self.task_id}: unknown step_retries keys {sorted(unknown)} (use {sorted(allowed)})"
+            )
+        self.step_retries = dict(step_retries or {})
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        self._last_result: CheckResult | None = None
+        try:
+            return super().execute(context)
+        except CheckErrorException as exc:
+            result = self._last_result
+            if result is not None and any(f.id == "restore_failed" for f in result.findings):
+                from airflow.sdk.exceptions import AirflowFailException
+
+                raise AirflowFailException(str(exc)) from exc
+            raise
+
+    def run_check(
+        self, spec: RollbackDrillCheck, policy: ReleasePolicy | None, context: Context
+    ) -> CheckResult:
+        from release_gates.checks.rollback_drill import RetryPolicy, run_rollback_drill
+
+        target = _target(spec.target)
+        self.log.info(
+            "Rollback drill on %s (dry run: %s, RTO budget %s)",
+            target.description,
+            spec.dry_run,
+            spec.rto_budget,
+        )
+        result = run_rollback_drill(
+            target, spec, check_id=self.check_id, retry=RetryPolicy(**self.step_retries)
+        )
+        self._last_result = result
+        for step in result.metrics.get("steps", []):
+            self.log.info(
+                "  %-28s %s in %.3f s, %d attempt(s)",
+                step["step"],
+                "ok" if step.get("ok") else "FAILED",
+                step.get("duration_s", 0.0),
+                len(step["attempts"]),
+            )
+        return result
+
+
+class OpsReadinessCheckOperator(BaseCheckOperator):
+    """CloudWatch alarms with actions on the target; image and model pinned (``kind: ops_readiness``).
+
+    ``image``, ``model_uri`` and ``model_sha256`` (templated) override the spec's release inputs.
+    """
+
+    check_kind = "ops_readiness"
+    template_fields: Sequence[str] = (
+        *BaseCheckOperator.template_fields,
+        "image",
+        "model_uri",
+        "model_sha256",
+    )
+
+    def __init__(
+        self,
+        *,
+        image: str | None = None,
+        model_uri: str | None = None,
+        model_sha256: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.image = image
+        self.model_uri = model_uri
+        self.model_sha256 = model_sha256
+
+    def run_check(
+        self, spec: OpsReadinessCheck, policy: ReleasePolicy | None, context: Context
+    ) -> CheckResult:
+        from release_gates.checks.ops_readiness import evaluate_ops_readiness
+        from release_gates.hooks.aws import AwsDeploymentHook
+
+        hook = AwsDeploymentHook(spec.target.aws_conn_id, region_name=spec.target.region)
+        return evaluate_ops_readiness(
+            hook.deployment_target(spec.target),
+            hook.get_client("cloudwatch"),
+            spec,
+            check_id=self.check_id,
+            image=self.image or None,
+            model_uri=self.model_uri or None,
+            model_sha256=self.model_sha256 or None,
+        )
+
+
+class SecurityPostureCheckOperator(BaseCheckOperator):
+    """S3 bucket posture and a PII scan of sampled model outputs (``kind: posture``)."""
+
+    check_kind = "posture"
+
+    def run_check(self, spec: PostureCheck, policy: ReleasePolicy | None, context: Context) -> CheckResult:
+        from release_gates.checks.posture import evaluate_security_posture
+        from release_gates.hooks.aws import AwsDeploymentHook
+
+        s3 = (
+            AwsDeploymentHook(spec.aws_conn_id, region_name=spec.region).get_client("s3")
+            if spec.buckets
+            else None
+        )
+        outputs, inputs = None, {}
+        if spec.outputs_sample:
+            from release_gates.datasets import fingerprint, load_frame
+
+            dataset = self.resolve_dataset(policy, spec.outputs_sample)
+            base_dir = policy.base_dir if policy else None
+            outputs = load_frame(spec.outputs_sample, dataset, base_dir=base_dir)
+            inputs[spec.outputs_sample] = {
+                **fingerprint(spec.outputs_sample, dataset, base_dir=base_dir),
+                "rows": len(outputs),
+            }
+            self.log.info(
+                "Scanning a sample of %d output rows of %s for PII", len(outputs), spec.outputs_sample
+            )
+        return evaluate_security_posture(s3, spec, outputs=outputs, check_id=self.check_id, inputs=inputs)
+
+
+# --------------------------------------------------------------------------------------------------
+# Release actions
+# --------------------------------------------------------------------------------------------------
+
+
+class DeploymentActionError(Exception):
+    """A promotion or rollback could not complete; recorded in evidence first. Airflow retries it."""
+
+
+class _DeploymentActionOperator(BaseOperator):
+    template_fields: Sequence[str] = ("target", "release_id")
+    template_fields_renderers = {"target": "json"}
+    ui_color = "#e6f4ea"
+
+    def __init__(
+        self,
+        *,
+        target: dict[str, Any],
+        release_id: str = DEFAULT_RELEASE_ID,
+        evidence_conn_id: str = "release_gates_evidence_default",
+        stable_timeout: float | str = "15m",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.target = target
+        self.release_id = release_id
+        self.evidence_conn_id = evidence_conn_id
+        self.stable_timeout = stable_timeout
+
+    def _deployment(self) -> DeploymentTarget:
+        from release_gates.policy import DeploymentTargetSpec
+
+        return _target(DeploymentTargetSpec.model_validate(self.target))
+
+    def _store(self) -> EvidenceStore:
+        from release_gates.hooks.evidence import EvidenceStoreHook
+
+        return EvidenceStoreHook(self.evidence_conn_id).get_store()
+
+    def _timeout(self) -> float:
+        from release_gates.policy import parse_duration
+
+        return parse_duration(self.stable_timeout).total_seconds()
+
+    def _actor(self, context: Context) -> str:
+        ti = context.get("ti")
+        return f"{self.dag_id}.{self.task_id}" + (f"#{ti.try_number}" if ti is not None else "")
+
+    def _promotions(self, store: EvidenceStore, target: DeploymentTarget) -> list[dict[str, Any]]:
+        from release_gates.evidence import EvidenceNotFoundError
+
+        try:
+            records = store.records(self.release_id, kind="promotion")
+        except EvidenceNotFoundError:
+            return []
+        return [r.payload for r in records if r.payload.get("target") == target.identity()]
+
+    def _append(self, store: EvidenceStore, kind: str, record: dict[str, Any], context: Context) -> int:
+        return store.append(self.release_id, kind, record, actor=self._actor(context)).seq
+
+
+class PromoteModelOperator(_DeploymentActionOperator):
+    """Deploy ``version`` to the target, wait until it is stable, and smoke-check its health.
+
+    Appends a ``promotion`` record (from/to versions, health, AWS request ids) and returns
+    ``{"status", "from_version", "to_version", "previous_version", "release_id", "evidence_seq"}``.
+    An unhealthy candidate fails the task without retry (the DAG's rollback path takes over); an API
+    error raises :class:`DeploymentActionError`, which Airflow retries.
+
+    :param target: a policy ``target:`` mapping (``type``, ``name``, ``alias``/``cluster``, …; templated).
+    :param version: the candidate version (templated).
+    :param stable_timeout: how long to wait for the platform to settle (seconds or ``15m``).
+    """
+
+    template_fields: Sequence[str] = (*_DeploymentActionOperator.template_fields, "version")
+
+    def __init__(self, *, version: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.version = version
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from release_gates.deploy.actions import change_version
+
+        target = self._deployment()
+        store = self._store()
+        version = target.normalize_version(str(self.version))
+        # A retried promotion finds the candidate already live: what came before is in the first record.
+        earlier = [p for p in self._promotions(store, target) if p.get("to_version") == version]
+        record = change_version(
+            target,
+            version,
+            action="promotion",
+            stable_timeout=self._timeout(),
+            from_version=earlier[0].get("from_version") if earlier else None,
+        )
+        seq = self._append(store, "promotion", record, context)
+        self.log.info("%s (evidence %s #%d)", record["summary"], self.release_id, seq)
+        if record["status"] == "error":
+            raise DeploymentActionError(f"{record['summary']} (evidence {self.release_id} #{seq})")
+        if record["status"] == "unhealthy":
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(f"{record['summary']} (evidence {self.release_id} #{seq})")
+        return {
+            "status": record["status"],
+            "target": target.identity(),
+            "from_version": record["from_version"],
+            "to_version": version,
+            "previous_version": record["from_version"],
+            "release_id": self.release_id,
+            "evidence_seq": seq,
+        }
+
+
+class RollbackOperator(_DeploymentActionOperator):
+    """Move the target back to the version it served before this release's promotion.
+
+    The version comes from ``to_version`` (templated, e.g. the promote task's XCom) or, when that is
+    empty, from the newest ``promotion`` record of this release for the same target. Appends a
+    ``rollback`` record. No recorded version fails the task without retry; a rollback that cannot
+    settle or stays unhealthy raises :class:`DeploymentActionError`, which Airflow retries.
+    """
+
+    template_fields: Sequence[str] = (*_DeploymentActionOperator.template_fields, "to_version", "reason")
+
+    def __init__(self, *, to_version: str | None = None, reason: str = "", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.to_version = to_version
+        self.reason = reason
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from release_gates.deploy.actions import change_version
+
+        target = self._deployment()
+        store = self._store()
+        version, source = (
+            (str(self.to_version).strip(), "argument") if self.to_version else (None, "evidence")
+        )
+        if version is None:
+            recorded = [
+                p.get("from_version") for p in self._promotions(store, target) if p.get("from_version")
+            ]
+            if not recorded:
+                raise AirflowFailException(
+                    f"no version to roll {target.description} back to: no promotion of it is recorded in "
+                    f"evidence {self.release_id}; pass to_version"
+                )
+            version = str(recorded[-1])
+        record = change_version(
+            target, version, action="rollback", stable_timeout=self._timeout(), reason=self.reason or None
+        )
+        record["version_source"] = source
+        seq = self._append(store, "rollback", record, context)
+        self.log.info("%s (evidence %s #%d)", record["summary"], self.release_id, seq)
+        if record["status"] != "done":
+            raise DeploymentActionError(f"{record['summary']} (evidence {self.release_id} #{seq})")
+        return {
+            "status": record["status"],
+            "target": target.identity(),
+            "from_version": record["from_version"],
+            "to_version": record["to_version"],
+            "release_id": self.release_id,
+            "evidence_seq": seq,
+        }

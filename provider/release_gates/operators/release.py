@@ -1,0 +1,467 @@
+"""The release DAG's own steps: start, gate branches, remediation, human decisions, sign-off, seal.
+
+Each reads and writes the release's evidence chain; decisions are made by the pure functions in
+:mod:`release_gates.gates`, so what the DAG does and what the report says always agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseBranchOperator, BaseOperator
+
+from release_gates.operators.base import DEFAULT_RELEASE_ID
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from release_gates.evidence import EvidenceStore
+    from release_gates.policy import ReleasePolicy
+
+
+class _ReleaseStep:
+    """Shared plumbing: the policy (read at run time), the evidence store, the actor name."""
+
+    policy_path: str
+    release_id: str
+    evidence_conn_id: str
+    task_id: str
+    dag_id: str
+
+    def _policy(self) -> ReleasePolicy:
+        from release_gates.policy import load_policy
+
+        return load_policy(self.policy_path)
+
+    def _store(self) -> EvidenceStore:
+        from release_gates.hooks.evidence import EvidenceStoreHook
+
+        return EvidenceStoreHook(self.evidence_conn_id).get_store()
+
+    def _records(self) -> list[Any]:
+        from release_gates.evidence import EvidenceNotFoundError
+
+        try:
+            return self._store().records(self.release_id)
+        except EvidenceNotFoundError:
+            return []
+
+    def _append(self, kind: str, payload: dict[str, Any], context: Context, actor: str | None = None) -> int:
+        ti = context.get("ti")
+        who = actor or f"{self.dag_id}.{self.task_id}" + (f"#{ti.try_number}" if ti is not None else "")
+        return self._store().append(self.release_id, kind, payload, actor=who).seq
+
+
+def _init_step(op: Any, policy_path: str, release_id: str, evidence_conn_id: str) -> None:
+    op.policy_path = policy_path
+    op.release_id = release_id
+    op.evidence_conn_id = evidence_conn_id
+
+
+# --------------------------------------------------------------------------------------------------
+# start
+# --------------------------------------------------------------------------------------------------
+
+
+class StartReleaseOperator(_ReleaseStep, BaseOperator):
+    """Validate the trigger inputs and open the evidence chain with ``release_started``.
+
+    The candidate model's sha256 is checked against the file when it is local: a release of a file
+    other than the one named must not start.
+    """
+
+    template_fields: Sequence[str] = ("release_id", "release_inputs", "policy_path")
+    template_fields_renderers = {"release_inputs": "json"}
+    ui_color = "#fef7e0"
+
+    def __init__(
+        self,
+        *,
+        policy_path: str,
+        release_inputs: dict[str, Any],
+        release_id: str = DEFAULT_RELEASE_ID,
+        evidence_conn_id: str = "release_gates_evidence_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        _init_step(self, policy_path, release_id, evidence_conn_id)
+        self.release_inputs = release_inputs
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        import hashlib
+        from pathlib import Path
+
+        from airflow.sdk.exceptions import AirflowFailException
+
+        policy = self._policy()
+        inputs = dict(self.release_inputs)
+        model_uri, pinned = str(inputs.get("model_uri") or ""), str(inputs.get("model_sha256") or "")
+        model_path = Path(model_uri.removeprefix("file://"))
+        if model_uri and "://" not in model_uri.removeprefix("file://") and model_path.is_file():
+            actual = hashlib.sha256(model_path.read_bytes()).hexdigest()
+            if pinned and actual != pinned:
+                raise AirflowFailException(
+                    f"model {model_uri} has sha256 {actual}, but the release names {pinned}; not starting"
+                )
+            inputs["model_sha256_verified"] = actual
+        dag_run = context.get("dag_run")
+        payload = {
+            "model": policy.release.model,
+            "risk_tier": policy.release.risk_tier,
+            "policy": {"source": policy.source, "sha256": policy.sha256},
+            "inputs": inputs,
+            "gates": [g.id for g in policy.gates],
+            "checks": [check_id for _, _, check_id in policy.iter_checks()],
+            "run_id": context.get("run_id"),
+            "triggered_by": getattr(dag_run, "triggering_user_name", None),
+        }
+        seq = self._append("release_started", payload, context)
+        self.log.info("Release %s of %s started (evidence #%d)", self.release_id, policy.release.model, seq)
+        return {"release_id": self.release_id, "model": policy.release.model, "evidence_seq": seq}
+
+
+# --------------------------------------------------------------------------------------------------
+# gates
+# --------------------------------------------------------------------------------------------------
+
+
+class GateBranchOperator(_ReleaseStep, BaseBranchOperator):
+    """Route a gate on its checks' results in evidence: passed / remediate / review / blocked.
+
+    Runs with trigger rule ALL_DONE: a check task that failed or never ran has no result, which
+    blocks the gate — it is never read as a pass.
+    """
+
+    template_fields: Sequence[str] = ("release_id", "policy_path")
+    ui_color = "#fce8e6"
+
+    def __init__(
+        self,
+        *,
+        gate_id: str,
+        check_ids: Sequence[str],
+        branches: dict[str, str],
+        policy_path: str,
+        release_id: str = DEFAULT_RELEASE_ID,
+        evidence_conn_id: str = "release_gates_evidence_default",
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("trigger_rule", "all_done")
+        super().__init__(**kwargs)
+        _init_step(self, policy_path, release_id, evidence_conn_id)
+        self.gate_id = gate_id
+        self.check_ids = list(check_ids)
+        self.branches = branches
+
+    def choose_branch(self, context: Context) -> str:
+        from release_gates.gates import decide_gate, latest_results
+
+        verdict = decide_gate(self.gate_id, self.check_ids, latest_results(self._records()))
+        seq = self._append("gate_decision", verdict.to_payload(), context)
+        self.log.info(
+            "Gate %s: %s — %s (evidence #%d)", self.gate_id, verdict.outcome.value, verdict.reason, seq
+        )
+        return self.branches[verdict.outcome.value]
+
+
+class RemediationOperator(_ReleaseStep, BaseOperator):
+    """Open remediation items for a failed gate, notify its owners and the stakeholders.
+
+    One item per failed criterion/finding: owner role and users, severity, deadline (now + the
+    policy's SLA for that severity), the gate's rationale and mitigations.
+    """
+
+    template_fields: Sequence[str] = ("release_id", "policy_path")
+    ui_color = "#fde2e4"
+
+    def __init__(
+        self,
+        *,
+        gate_id: str,
+        policy_path: str,
+        release_id: str = DEFAULT_RELEASE_ID,
+        evidence_conn_id: str = "release_gates_evidence_default",
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("trigger_rule", "none_failed_min_one_success")
+        super().__init__(**kwargs)
+        _init_step(self, policy_path, release_id, evidence_conn_id)
+        self.gate_id = gate_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from release_gates.gates import latest_results, remediation_items
+        from release_gates.notify import notify
+
+        policy = self._policy()
+        gate = policy.gate(self.gate_id)
+        items = remediation_items(policy, gate, latest_results(self._records()), now=datetime.now(UTC))
+        for item in items:
+            self._append("remediation_item", item.to_payload(), context)
+        lines = [
+            f"- [{i.severity.value}] {i.title} — {', '.join(i.owners)}, due {i.deadline:%Y-%m-%d %H:%M} UTC"
+            for i in items
+        ]
+        subject = f"[{policy.release.model}] gate '{gate.id}' needs remediation ({len(items)} item(s))"
+        mitigations = f"\n\nSuggested mitigations: {', '.join(gate.mitigations)}" if gate.mitigations else ""
+        body = (
+            f"Release {self.release_id} is held at gate '{gate.title or gate.id}'.\n"
+            f"Why this gate exists: {gate.rationale}\n\nItems:\n"
+            + "\n".join(lines)
+            + mitigations
+            + "\n\nDecide in Airflow (Required Actions): delay the release, release with a waiver, or abort."
+        )
+        deliveries = notify(policy, gate.owner, subject, body, context=context, logger=self.log)
+        earliest = min((i.deadline for i in items), default=datetime.now(UTC))
+        stakeholder_body = (
+            f"The {policy.release.model} release ({self.release_id}) did not pass its "
+            f"'{gate.title or gate.id}' check. {len(items)} issue(s) must be fixed by the "
+            f"{gate.owner.replace('_', ' ')} before it can ship; earliest deadline {earliest:%Y-%m-%d}. "
+            "The model currently in production is unchanged."
+        )
+        for role in policy.notifications.stakeholders:
+            deliveries += notify(policy, role, f"[{policy.release.model}] release held: {gate.id}",
+                                 stakeholder_body, context=context, logger=self.log)  # fmt: skip
+        for delivery in deliveries:
+            self._append("notification", {**delivery, "gate": gate.id}, context)
+        return {"gate": gate.id, "items": len(items), "notified": [d["to"] for d in deliveries if d["ok"]]}
+
+
+class RecordHumanDecisionOperator(_ReleaseStep, BaseOperator):
+    """Record a human answer (who, when, option, rationale) from a HITL task's result in evidence.
+
+    An answer from someone outside the allowed users, or a waiver/acceptance without a rationale, is
+    recorded as unauthorized and clears nothing.
+    """
+
+    template_fields: Sequence[str] = ("release_id", "policy_path")
+    ui_color = "#e8eaf6"
+
+    def __init__(
+        self,
+        *,
+        hitl_task_id: str,
+        gate_id: str | None,
+        options: dict[str, str],
+        allowed_role: str | Sequence[str],
+        policy_path: str,
+        xcom_key: str = "answer",
+        release_id: str = DEFAULT_RELEASE_ID,
+        evidence_conn_id: str = "release_gates_evidence_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        _init_step(self, policy_path, release_id, evidence_conn_id)
+        self.hitl_task_id = hitl_task_id
+        self.gate_id = gate_id
+        self.options = options
+        self.allowed_role = [allowed_role] if isinstance(allowed_role, str) else list(allowed_role)
+        self.xcom_key = xcom_key
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from release_gates.gates import HumanChoice, read_answer
+
+        policy = self._policy()
+        users = sorted({u for role in self.allowed_role for u in policy.users_of(role)})
+        xcom = context["ti"].xcom_pull(task_ids=self.hitl_task_id, key=self.xcom_key)
+        answer = read_answer(
+            self.hitl_task_id,
+            self.gate_id,
+            xcom,
+            {option: HumanChoice(choice) for option, choice in self.options.items()},
+            users,
+            needs_rationale=(HumanChoice.WAIVE, HumanChoice.ACCEPT_RISK),
+        )
+        seq = self._append("human_decision", answer.to_payload(), context, actor=answer.user or None)
+        self.log.info(
+            "%s: %s by %s%s (evidence #%d)", self.hitl_task_id, answer.choice, answer.user,
+            "" if answer.authorized else f" — NOT accepted: {answer.problem}", seq,
+        )  # fmt: skip
+        return answer.to_payload()
+
+
+# --------------------------------------------------------------------------------------------------
+# release decision, sign-off, seal
+# --------------------------------------------------------------------------------------------------
+
+
+class ReleaseDecisionOperator(_ReleaseStep, BaseBranchOperator):
+    """Proceed to sign-off only when every gate passed or was waived by an authorized user."""
+
+    template_fields: Sequence[str] = ("release_id", "policy_path")
+    ui_color = "#fff3cd"
+
+    def __init__(
+        self,
+        *,
+        proceed: str | Sequence[str],
+        hold: str,
+        policy_path: str,
+        release_id: str = DEFAULT_RELEASE_ID,
+        evidence_conn_id: str = "release_gates_evidence_default",
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("trigger_rule", "all_done")
+        super().__init__(**kwargs)
+        _init_step(self, policy_path, release_id, evidence_conn_id)
+        self.proceed = [proceed] if isinstance(proceed, str) else list(proceed)
+        self.hold = hold
+
+    def choose_branch(self, context: Context) -> str | list[str]:
+        from release_gates.gates import fold, gates_cleared
+
+        policy = self._policy()
+        state = fold(self._records())
+        cleared, reasons = gates_cleared(policy, state)
+        payload = {
+            "stage": "gates",
+            "cleared": cleared,
+            "gates": state.gates,
+            "waived": sorted(state.cleared_by),
+            "reasons": reasons,
+        }
+        self._append("release_decision", payload, context)
+        self.log.info(
+            "Gates %s: %s", "cleared" if cleared else "NOT cleared", "; ".join(reasons) or "all passed"
+        )
+        return self.proceed if cleared else self.hold
+
+
+class SignoffCheckOperator(_ReleaseStep, BaseBranchOperator):
+    """Record every approval answer and proceed only if each approval role approved (two-person rule).
+
+    Trigger rule ALL_DONE: an ApprovalOperator that was rejected skips its direct downstream, so this
+    step sits behind per-approval markers and reads the answers itself. No answer is a rejection.
+    """
+
+    template_fields: Sequence[str] = ("release_id", "policy_path")
+    ui_color = "#fff3cd"
+
+    def __init__(
+        self,
+        *,
+        approvals: dict[str, str],
+        promote: str,
+        hold: str,
+        policy_path: str,
+        release_id: str = DEFAULT_RELEASE_ID,
+        evidence_conn_id: str = "release_gates_evidence_default",
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("trigger_rule", "all_done")
+        super().__init__(**kwargs)
+        _init_step(self, policy_path, release_id, evidence_conn_id)
+        self.approvals = approvals  # approval task id → role
+        self.promote = promote
+        self.hold = hold
+
+    def choose_branch(self, context: Context) -> str:
+        from release_gates.gates import HumanChoice, fold, gates_cleared, read_answer, signed_off
+
+        policy = self._policy()
+        ti = context["ti"]
+        for task_id, role in self.approvals.items():
+            answer = read_answer(
+                task_id, None, ti.xcom_pull(task_ids=task_id, key="answer"),
+                {"Approve": HumanChoice.APPROVE, "Reject": HumanChoice.REJECT}, policy.users_of(role),
+            )  # fmt: skip
+            payload = {**answer.to_payload(), "role": role}
+            if answer.choice is None:
+                payload["choice"] = HumanChoice.REJECT.value  # no answer (timeout) counts as a rejection
+            self._append("human_decision", payload, context, actor=answer.user or None)
+        state = fold(self._records())
+        cleared, gate_reasons = gates_cleared(policy, state)
+        approved, reasons = signed_off(list(self.approvals), state)
+        self._append("release_decision", {"stage": "signoff", "approved": approved and cleared,
+                                          "reasons": gate_reasons + reasons}, context)  # fmt: skip
+        self.log.info(
+            "Sign-off %s: %s", "complete" if approved else "REFUSED", "; ".join(reasons) or "all approved"
+        )
+        return self.promote if approved and cleared else self.hold
+
+
+class SealReleaseOperator(_ReleaseStep, BaseOperator):
+    """Record the final decision, close the chain, verify it, and return the run's summary.
+
+    Trigger rule ALL_DONE: it runs whatever happened upstream, and decides only from evidence —
+    released needs cleared gates, every approval and a successful promotion; anything less is held.
+    """
+
+    template_fields: Sequence[str] = ("release_id", "policy_path")
+    ui_color = "#d2e3fc"
+
+    def __init__(
+        self,
+        *,
+        approval_tasks: Sequence[str],
+        policy_path: str,
+        release_id: str = DEFAULT_RELEASE_ID,
+        evidence_conn_id: str = "release_gates_evidence_default",
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("trigger_rule", "all_done")
+        super().__init__(**kwargs)
+        _init_step(self, policy_path, release_id, evidence_conn_id)
+        self.approval_tasks = list(approval_tasks)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from release_gates.gates import final_decision as decide
+        from release_gates.gates import fold, latest_results
+
+        policy = self._policy()
+        records = self._records()
+        state = fold(records)
+        decision, reasons = decide(policy, state, self.approval_tasks)
+        results = latest_results(records)
+        summary = {
+            "decision": decision.value,
+            "reasons": reasons,
+            "model": policy.release.model,
+            "gates": state.gates,
+            "waived": {
+                g: {"by": d.get("user"), "rationale": d.get("rationale")} for g, d in state.cleared_by.items()
+            },
+            "checks": {cid: r["status"] for cid, r in results.items()},
+            "open_items": len(state.open_items) if decision is not decision.RELEASED else 0,
+        }
+        store = self._store()
+        if store.chain(self.release_id).sealed_at is None:  # a retried seal must not fail on a sealed chain
+            store.append(self.release_id, "release_sealed", summary, actor=f"{self.dag_id}.{self.task_id}")
+        report = store.verify(self.release_id)
+        self.log.info("Release %s: %s. %s", self.release_id, decision.value.upper(), "; ".join(reasons))
+        self.log.info("%s", report)
+        if not report.ok:
+            raise AirflowFailException(
+                f"evidence chain of {self.release_id} does not verify: {report.problem}"
+            )
+        return {**summary, "release_id": self.release_id, "evidence": {"records": report.records,
+                                                                      "head": report.head_hash}}  # fmt: skip
+
+
+class ManualPromotionOperator(_ReleaseStep, BaseOperator):
+    """For policies without a ``deployment`` target: record that the release is cleared for manual rollout."""
+
+    template_fields: Sequence[str] = ("release_id", "policy_path")
+
+    def __init__(
+        self,
+        *,
+        policy_path: str,
+        release_id: str = DEFAULT_RELEASE_ID,
+        evidence_conn_id: str = "release_gates_evidence_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        _init_step(self, policy_path, release_id, evidence_conn_id)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        payload = {
+            "status": "done",
+            "target": None,
+            "summary": "no deployment target in the policy: cleared for manual rollout",
+        }
+        seq = self._append("promotion", payload, context)
+        return {**payload, "evidence_seq": seq}

@@ -100,8 +100,8 @@ def build_release_dag(
     **dag_kwargs: Any,
 ) -> DAG:
     """Build the release DAG for the policy at ``policy_path`` (see the module docstring)."""
-    policy = load_policy(policy_path)
     path = str(Path(policy_path).resolve())
+    policy = load_policy(path)
     dag_id = dag_id or f"release_{policy.release.model.replace('-', '_')}"
     common = {"policy_path": path, "release_id": DEFAULT_RELEASE_ID, "evidence_conn_id": evidence_conn_id}
     doc = (
@@ -188,13 +188,16 @@ def _gate_group(policy: ReleasePolicy, gate: Gate, start: Any, common: dict[str,
             if not check_id.startswith(f"{gate.id}."):
                 continue
             operator = _operator_class(check.kind)
+            # Operators that know their datasets (lineage, drift) declare them as inlets.
+            build: Any = getattr(operator, "from_policy", None)
             checks.append(
-                operator(
+                (build or operator)(
+                    **({"policy": policy} if build else {"policy_path": common["policy_path"]}),
                     task_id=check.check_name,
                     check_id=check_id,
-                    policy_path=common["policy_path"],
                     release_id=common["release_id"],
                     evidence_conn_id=common["evidence_conn_id"],
+                    dataset_overrides="{{ params.datasets }}",
                     doc_md=f"**{check_id}** ({check.kind}), owner `{gate.owner}` ({owners}).",
                 )
             )

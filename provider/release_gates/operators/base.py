@@ -36,13 +36,15 @@ class BaseCheckOperator(BaseOperator):
     :param policy_path: release policy file (read when the task runs, not at DAG parse).
     :param spec: the check's spec as a mapping (templated) — alternative to ``policy_path``.
     :param datasets: with ``spec``: the datasets it names, as policy ``datasets`` entries (templated).
+    :param dataset_overrides: dataset name → uri for this run (templated; the release DAG passes its
+        ``datasets`` trigger parameter). An overridden dataset loses its sha256 pin.
     :param release_id: evidence chain to write to (templated; default ``<dag_id>__<run_id>``).
     :param evidence_conn_id: connection of type ``release_gates_evidence`` (default: embedded SQLite).
     """
 
     #: The policy ``kind`` this operator runs; subclasses set it.
     check_kind: ClassVar[str]
-    template_fields: Sequence[str] = ("spec", "datasets", "release_id", "policy_path")
+    template_fields: Sequence[str] = ("spec", "datasets", "dataset_overrides", "release_id", "policy_path")
     template_fields_renderers = {"spec": "json"}
     ui_color = "#e8f0fe"
 
@@ -53,6 +55,7 @@ class BaseCheckOperator(BaseOperator):
         policy_path: str | None = None,
         spec: dict[str, Any] | None = None,
         datasets: dict[str, dict[str, Any]] | None = None,
+        dataset_overrides: dict[str, str] | str | None = None,
         release_id: str = DEFAULT_RELEASE_ID,
         evidence_conn_id: str = "release_gates_evidence_default",
         **kwargs: Any,
@@ -64,6 +67,7 @@ class BaseCheckOperator(BaseOperator):
         self.policy_path = policy_path
         self.spec = spec
         self.datasets = datasets
+        self.dataset_overrides = dataset_overrides
         self.release_id = release_id
         self.evidence_conn_id = evidence_conn_id
 
@@ -104,13 +108,26 @@ class BaseCheckOperator(BaseOperator):
         from release_gates.policy import Dataset
 
         if policy is not None:
-            return policy.dataset(name)
+            return self.override_dataset(name, policy.dataset(name))
         declared = (self.datasets or {}).get(name)
         if declared is None:
             raise KeyError(
                 f"{self.task_id}: dataset {name!r} is not declared (pass datasets={{{name!r}: {{...}}}})"
             )
-        return Dataset.model_validate(declared)
+        return self.override_dataset(name, Dataset.model_validate(declared))
+
+    def override_dataset(self, name: str, dataset: Dataset) -> Dataset:
+        """The dataset with this run's override applied (a new uri drops the old sha256 pin)."""
+        overrides = self.dataset_overrides
+        if isinstance(overrides, str):  # rendered as text when the DAG does not render natively
+            import json
+
+            overrides = json.loads(overrides) if overrides.strip() else {}
+        uri = (overrides or {}).get(name)
+        if not uri or uri == dataset.uri:
+            return dataset
+        self.log.info("Dataset %s: using %s for this run (policy: %s)", name, uri, dataset.uri)
+        return dataset.model_copy(update={"uri": str(uri), "sha256": None})
 
     # -- steps ------------------------------------------------------------------------------------
 

@@ -76,10 +76,10 @@ class _DataCheckOperator(BaseCheckOperator):
 
         if policy is not None:
             raw = {name: d.model_dump(mode="json", exclude_none=True) for name, d in policy.datasets.items()}
-            rendered = self.render_template(raw, context)
+            rendered = self._render_templated(raw, context)
         else:
             rendered = self.datasets or {}
-        return {name: Dataset.model_validate(fields) for name, fields in rendered.items()}
+        return {name: self.override_dataset(name, Dataset.model_validate(f)) for name, f in rendered.items()}
 
     def resolved_base_dir(self, policy: ReleasePolicy | None) -> Path | None:
         """``base_dir`` if given; else the policy file's directory (the policy's convention)."""

@@ -44,7 +44,7 @@ def start_moto(log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
     deadline = time.monotonic() + 60
     while True:
         try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1)  # noqa: S310 - loopback only
+            urllib.request.urlopen(f"{url}/moto-api/", timeout=1)
             return proc, url
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
@@ -63,7 +63,7 @@ def connection(url: str) -> dict[str, Any]:
 
 
 def setup(url: str) -> dict[str, Any]:
-    import boto3
+    import boto3  # type: ignore[import-untyped]
 
     def client(service: str) -> Any:
         return boto3.client(
@@ -126,9 +126,12 @@ def setup(url: str) -> dict[str, Any]:
     s3.put_public_access_block(
         Bucket=BUCKET,
         PublicAccessBlockConfiguration={
-            "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True,
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
         },
-    )  # fmt: skip
+    )
     s3.put_bucket_policy(
         Bucket=BUCKET,
         Policy=json.dumps(

@@ -10,13 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-
-class _Client(Protocol):
-    def get(self, url: str, **kwargs: Any) -> Any: ...
-    def post(self, url: str, **kwargs: Any) -> Any: ...
-    def patch(self, url: str, **kwargs: Any) -> Any: ...
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -35,7 +29,7 @@ class Answer:
 class HitlResponder:
     """Answers pending HITL requests of a DAG run according to a script ``{task_id: Answer}``."""
 
-    client: _Client
+    client: Any  # an httpx.Client (demo) or the API app's TestClient (tests), with the API as base URL
     passwords: Mapping[str, str]
     log: Callable[[str], None] = print
     _tokens: dict[str, str] = field(default_factory=dict)

@@ -99,9 +99,10 @@ def prepare(include_dir: Path, work_dir: Path, log: Any = print) -> DemoAssets:
         eval_path = data_dir / f"eval_{name}.parquet"
         scored.to_parquet(eval_path, index=False)
         rates = scored.groupby("afam")["pred"].mean()
+        accuracy = (scored["pred"] == scored["approved"]).mean()
         log(
             f"  candidate {name!r} (version {version}): approves {rates.get('no', 0):.0%} of non-Black and "
-            f"{rates.get('yes', 0):.0%} of Black applicants; accuracy {(scored['pred'] == scored['approved']).mean():.1%}"
+            f"{rates.get('yes', 0):.0%} of Black applicants; accuracy {accuracy:.1%}"
         )
         candidates[name] = Candidate(name, str(version), path, _sha256(path), eval_path)
 

@@ -1,4 +1,4 @@
-"""Release DAG for the mortgage-approval model, built from its release policy.
+"""Airflow release DAG for the mortgage-approval model, built from its release policy.
 
 Trigger it with the candidate's version, model file and sha256, and the serving image; watch the
 gates in the Grid view and the "Release gates" tab; answer the human steps under Required Actions.

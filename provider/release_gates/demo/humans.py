@@ -97,7 +97,11 @@ class HitlResponder:
                 raise TimeoutError(f"{dag_id}: still waiting for the run after {timeout:.0f} s")
             for detail in self.pending(dag_id, run_id, as_user=as_user):
                 ti = detail["task_instance"]
-                key = f"{ti['dag_run_id']}/{ti['task_id']}"
+                # Answer only a parked task: a response that lands while the task is still writing
+                # its request races the task's own transition to awaiting input.
+                if ti.get("state") != "awaiting_input":
+                    continue
+                key = f"{ti['dag_run_id']}/{ti['task_id']}/{ti.get('try_number')}"
                 if key in seen:
                     continue
                 seen.add(key)

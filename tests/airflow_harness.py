@@ -81,7 +81,9 @@ def run_release(
 
     def humans() -> None:
         try:
-            responder.play(dag.dag_id, script, done=finished.is_set, timeout=timeout, poll=0.5, fallback=True)
+            responder.play(
+                dag.dag_id, script, done=finished.is_set, timeout=timeout, poll=0.5, fallback=True, settle=1.0
+            )
         except BaseException as exc:  # surfaced in the test below
             errors.append(exc)
 

@@ -65,11 +65,18 @@ class HitlResponder:
             f"{ti.get('map_index', -1)}/hitlDetails"
         )
         body = {"chosen_options": [answer.option], "params_input": answer.params()}
-        response = self.client.patch(url, json=body, headers=self._headers(answer.user))
+        for attempt in range(5):
+            response = self.client.patch(url, json=body, headers=self._headers(answer.user))
+            # A 5xx here is usually a busy metadata DB (SQLite under load): the request rolled back,
+            # so asking again is safe; a 409 means an earlier attempt did land.
+            if response.status_code < 500:
+                break
+            time.sleep(2 * (attempt + 1))
+        status = 200 if response.status_code == 409 else response.status_code
         result = {"task_id": ti["task_id"], "user": answer.user, "option": answer.option,
-                  "status": response.status_code, "detail": response.text[:300]}  # fmt: skip
+                  "status": status, "detail": response.text[:300]}  # fmt: skip
         self.answered.append(result)
-        outcome = "answered" if response.status_code == 200 else f"REFUSED ({response.status_code})"
+        outcome = "answered" if status == 200 else f"REFUSED ({status})"
         self.log(f"  human: {answer.user} → {ti['task_id']}: {answer.option!r} — {outcome}")
         return result
 
@@ -84,6 +91,7 @@ class HitlResponder:
         timeout: float = 600,
         poll: float = 1.0,
         fallback: bool = False,
+        settle: float = 5.0,
     ) -> list[dict[str, Any]]:
         """Answer scripted steps as they appear until ``done()``.
 
@@ -91,6 +99,7 @@ class HitlResponder:
         their first assigned user and marked ``unscripted`` in the returned answers.
         """
         seen: set[str] = set()
+        parked_since: dict[str, float] = {}
         deadline = time.monotonic() + timeout
         while not done():
             if time.monotonic() > deadline:
@@ -103,6 +112,10 @@ class HitlResponder:
                     continue
                 key = f"{ti['dag_run_id']}/{ti['task_id']}/{ti.get('try_number')}"
                 if key in seen:
+                    continue
+                # Give the executor time to report the parked attempt as finished: an answer within
+                # a second of parking can reach the scheduler first and be taken for a lost task.
+                if time.monotonic() - parked_since.setdefault(key, time.monotonic()) < settle:
                     continue
                 seen.add(key)
                 result = self.answer(detail, script[ti["task_id"]]) if ti["task_id"] in script else None

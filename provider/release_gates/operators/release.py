@@ -359,7 +359,13 @@ class SignoffCheckOperator(_ReleaseStep, BaseBranchOperator):
     def choose_branch(self, context: Context) -> str:
         from release_gates.gates import HumanChoice, fold, gates_cleared, read_answer, signed_off
 
+        from airflow.sdk.exceptions import AirflowSkipException
+
         policy = self._policy()
+        gates_stage = [r.payload for r in self._records() if r.kind == "release_decision"]
+        if not gates_stage or not gates_stage[-1].get("cleared"):
+            # The release was held before sign-off: nobody was asked, so there is nothing to record.
+            raise AirflowSkipException("gates not cleared; sign-off was not requested")
         ti = context["ti"]
         for task_id, role in self.approvals.items():
             answer = read_answer(

@@ -158,8 +158,10 @@ PROMOTED = [Record("promotion", {"status": "done"})]
             FinalDecision.ROLLED_BACK,
         ),
         (
-            gates("remediate")
-            + [Record("human_decision", {"gate": "ethics", "choice": "abort", "authorized": True})],
+            [
+                *gates("remediate"),
+                Record("human_decision", {"gate": "ethics", "choice": "abort", "authorized": True}),
+            ],
             FinalDecision.ABORTED,
         ),
         ([], FinalDecision.HELD),

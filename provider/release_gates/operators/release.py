@@ -357,9 +357,9 @@ class SignoffCheckOperator(_ReleaseStep, BaseBranchOperator):
         self.hold = hold
 
     def choose_branch(self, context: Context) -> str:
-        from release_gates.gates import HumanChoice, fold, gates_cleared, read_answer, signed_off
-
         from airflow.sdk.exceptions import AirflowSkipException
+
+        from release_gates.gates import HumanChoice, fold, gates_cleared, read_answer, signed_off
 
         policy = self._policy()
         gates_stage = [r.payload for r in self._records() if r.kind == "release_decision"]

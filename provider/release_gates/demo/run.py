@@ -13,20 +13,18 @@ Everything started is stopped on exit, also on Ctrl-C; ``KEEP=1`` leaves Airflow
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from release_gates.demo import aws
 from release_gates.demo.humans import Answer, HitlResponder
+from release_gates.demo.standalone import Standalone
 
 DAG_ID = "release_mortgage_approval"
 USERS = {"admin": "admin", "aisha": "aisha", "tomas": "tomas", "li": "li", "marta": "marta"}
@@ -41,120 +39,45 @@ class Demo:
         self.repo = repo
         self.work = work
         self.keep = keep
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self.port = aws.free_port()
-        self.base_url = f"http://localhost:{self.port}"
-
-    # -- services ---------------------------------------------------------------------------------
-
-    def airflow_env(self, moto_url: str, trivy_cache: Path) -> dict[str, str]:
-        home = self.work / "airflow"
-        home.mkdir(parents=True, exist_ok=True)
-        passwords = home / "passwords.json"
-        passwords.write_text(json.dumps(USERS))
-        bin_dir = str(Path(sys.executable).parent)
-        return {
-            **os.environ,
-            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(self.repo / "dags"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:admin" for u in USERS),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-            "AIRFLOW__API__PORT": str(self.port),
-            "AIRFLOW__API__BASE_URL": self.base_url,
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
-            "AIRFLOW__API_AUTH__JWT_SECRET": os.urandom(32).hex(),
-            "AIRFLOW__CORE__PARALLELISM": "4",
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws.connection(moto_url)),
-            "AIRFLOW_CONN_TRIVY_DEFAULT": json.dumps(
-                {
-                    "conn_type": "release_gates_trivy",
-                    "extra": {"cache_dir": str(trivy_cache), "skip_db_update": True, "offline_scan": True},
-                }
-            ),
-            "RELEASE_GATES_EVIDENCE_URL": f"sqlite:///{self.work / 'evidence.db'}",
-            "AWS_DEFAULT_REGION": aws.REGION,
-        }
-
-    def start_airflow(self, env: dict[str, str]) -> None:
-        log = (self.work / "airflow-standalone.log").open("wb")
-        airflow = Path(sys.executable).with_name("airflow")
-        proc = subprocess.Popen(
-            [str(airflow), "standalone"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.procs.append(proc)
-        import httpx
-
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                if httpx.get(f"{self.base_url}/api/v2/monitor/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                tail = (self.work / "airflow-standalone.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"airflow standalone did not come up:\n{tail}")
-            time.sleep(2)
+        self.moto: subprocess.Popen[bytes] | None = None
+        self.airflow: Standalone | None = None
 
     def stop(self) -> None:
-        for proc in reversed(self.procs):
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                    proc.wait(timeout=20)
-                except (ProcessLookupError, subprocess.TimeoutExpired):
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(proc.pid, signal.SIGKILL)
-
-    # -- the releases -----------------------------------------------------------------------------
-
-    def wait_for_dag(self, client: Any, headers: dict[str, str]) -> None:
-        deadline = time.monotonic() + 300
-        while client.get(f"/api/v2/dags/{DAG_ID}", headers=headers).status_code != 200:
-            if time.monotonic() > deadline:
-                errors = client.get("/api/v2/importErrors", headers=headers).json()
-                raise RuntimeError(f"the release DAG was not parsed: {errors}")
-            time.sleep(2)
-        client.patch(f"/api/v2/dags/{DAG_ID}", json={"is_paused": False}, headers=headers).raise_for_status()
-
-    def trigger(self, client: Any, headers: dict[str, str], conf: dict[str, Any]) -> str:
-        response = client.post(f"/api/v2/dags/{DAG_ID}/dagRuns", json={"logical_date": None, "conf": conf},
-                               headers=headers)  # fmt: skip
-        if response.status_code >= 300:
-            raise RuntimeError(f"trigger refused: {response.status_code} {response.text[:500]}")
-        run_id: str = response.json()["dag_run_id"]
-        return run_id
+        if self.airflow is not None:
+            self.airflow.stop()
+        aws.stop(self.moto)
 
     def run(self) -> int:
         from release_gates.demo.prepare import prepare
+        from release_gates.demo.summary import print_release
 
         started = time.monotonic()
         say("== 1/4 preparing real data, two candidates, an image and an offline vulnerability DB")
         assets = prepare(self.repo / "include", self.work, log=say)
 
         say("== 2/4 starting the AWS API emulator and Airflow (standalone, SQLite)")
-        moto, moto_url = aws.start_moto(self.work / "moto.log")
-        self.procs.append(moto)
+        self.moto, moto_url = aws.start_moto(self.work / "moto.log")
         resources = aws.setup(moto_url)
         say(f"  AWS emulator on {moto_url}: Lambda {resources['function']} (alias live → v2), alarm, bucket")
-        env = self.airflow_env(moto_url, assets.trivy_cache)
-        os.environ["RELEASE_GATES_EVIDENCE_URL"] = env["RELEASE_GATES_EVIDENCE_URL"]
-        self.start_airflow(env)
-        say(f"  Airflow on {self.base_url} (log: {self.work / 'airflow-standalone.log'})")
-
-        import httpx
-
-        client = httpx.Client(base_url=self.base_url, timeout=30)
-        responder = HitlResponder(client, USERS, log=say)
-        headers = {"Authorization": f"Bearer {responder.token('admin')}"}
-        self.wait_for_dag(client, headers)
+        evidence_url = f"sqlite:///{self.work / 'evidence.db'}"
+        os.environ["RELEASE_GATES_EVIDENCE_URL"] = evidence_url
+        trivy = {"cache_dir": str(assets.trivy_cache), "skip_db_update": True, "offline_scan": True}
+        self.airflow = Standalone(
+            self.work / "airflow",
+            self.repo / "dags",
+            USERS,
+            extra_env={
+                "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws.connection(moto_url)),
+                "AIRFLOW_CONN_TRIVY_DEFAULT": json.dumps(
+                    {"conn_type": "release_gates_trivy", "extra": trivy}
+                ),
+                "RELEASE_GATES_EVIDENCE_URL": evidence_url,
+                "AWS_DEFAULT_REGION": aws.REGION,
+            },
+        ).start()
+        airflow = self.airflow
+        say(f"  Airflow on {airflow.base_url} (log: {airflow.log_path})")
+        airflow.wait_for_dag(DAG_ID)
 
         say("== 3/4 triggering both releases; the humans answer through the REST API")
         runs = {}
@@ -166,11 +89,23 @@ class Demo:
                 "image": str(assets.image),
                 "datasets": {"eval": str(candidate.eval_data)},
             }
-            runs[name] = self.trigger(client, headers, conf)
+            runs[name] = airflow.trigger(DAG_ID, conf)
             say(f"  triggered {name!r} candidate (version {candidate.version}): run {runs[name]}")
 
+        responder = HitlResponder(airflow.client, USERS, log=say)
         threads = [
-            threading.Thread(target=self.play, args=(responder, client, headers, name, run_id), daemon=True)
+            threading.Thread(
+                target=responder.play,
+                args=(DAG_ID, _script(name)),
+                kwargs={
+                    "done": lambda r=run_id: airflow.finished(DAG_ID, r),
+                    "run_id": run_id,
+                    "timeout": 1800,
+                    "poll": 2,
+                    "fallback": True,
+                },
+                daemon=True,
+            )
             for name, run_id in runs.items()
         ]
         for thread in threads:
@@ -179,29 +114,37 @@ class Demo:
             thread.join()
 
         say("== 4/4 results")
-        from release_gates.demo.summary import print_release
-
         decisions = {name: print_release(f"{DAG_ID}__{run_id}", name, say) for name, run_id in runs.items()}
         elapsed = time.monotonic() - started
-        say(f"\nDone in {elapsed:.0f} s. Airflow UI: {self.base_url} (user admin, password admin)")
-        say(f"Evidence store: {env['RELEASE_GATES_EVIDENCE_URL']}  ·  try: release-gates evidence list")
+        engine = _engine_seconds([f"{DAG_ID}__{run_id}" for run_id in runs.values()])
+        say(f"\nDone in {elapsed:.0f} s ({engine:.0f} s of it inside check engines, summed over both runs).")
+        say(f"Airflow UI: {airflow.base_url} (user admin, password admin)")
+        say(f"Evidence store: {evidence_url}  ·  try: release-gates evidence list --url {evidence_url}")
         if self.keep:
             say("KEEP=1: Airflow keeps running; press Ctrl-C to stop everything.")
             while True:
                 time.sleep(3600)
         expected = {"fair": "released", "biased": "held"}
-        return 0 if decisions == expected else 1
+        if decisions != expected:
+            say(f"unexpected decisions {decisions} (expected {expected}); see {airflow.log_path}")
+            return 1
+        return 0
 
-    def play(
-        self, responder: HitlResponder, client: Any, headers: dict[str, str], name: str, run_id: str
-    ) -> None:
-        script = _script(name)
 
-        def finished() -> bool:
-            state = client.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}", headers=headers).json().get("state")
-            return state in ("success", "failed")
+def _engine_seconds(release_ids: list[str]) -> float:
+    """Time spent inside check engines, from the results' own timestamps in the evidence trail."""
+    from datetime import datetime
 
-        responder.play(DAG_ID, script, done=finished, run_id=run_id, timeout=1800, poll=2, fallback=True)
+    from release_gates.evidence import EvidenceStore
+
+    store = EvidenceStore()
+    total = 0.0
+    for release_id in release_ids:
+        for record in store.records(release_id, kind="check_result"):
+            started, finished = record.payload.get("started_at"), record.payload.get("finished_at")
+            if started and finished:
+                total += (datetime.fromisoformat(finished) - datetime.fromisoformat(started)).total_seconds()
+    return total
 
 
 def _script(candidate: str) -> dict[str, Answer]:

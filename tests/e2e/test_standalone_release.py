@@ -28,7 +28,8 @@ owners:
   release_manager: {users: [admin]}
 datasets:
   eval:
-    {uri: eval.parquet, owner: t, description: d, legal_basis: l, label: y, prediction: p, label_values: [0, 1]}
+    {uri: eval.parquet, owner: t, description: d, legal_basis: l, label: y, prediction: p,
+     label_values: [0, 1]}
 gates:
   - id: ethics
     owner: ethics_reviewer

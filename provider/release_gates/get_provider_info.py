@@ -35,7 +35,25 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [
             {
                 "integration-name": "Release Gates",
-                "python-modules": ["release_gates.hooks.evidence"],
+                "python-modules": [
+                    "release_gates.hooks.evidence",
+                    "release_gates.hooks.trivy",
+                    "release_gates.hooks.aws",
+                ],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": "Release Gates",
+                "python-modules": [
+                    "release_gates.operators.base",
+                    "release_gates.operators.data",
+                    "release_gates.operators.fairness",
+                    "release_gates.operators.image_scan",
+                    "release_gates.operators.aws",
+                    "release_gates.operators.release",
+                    "release_gates.operators.hitl",
+                ],
             }
         ],
         "connection-types": [
@@ -44,6 +62,11 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-class-name": "release_gates.hooks.evidence.EvidenceStoreHook",
                 "hook-name": "Release Gates evidence store",
                 "ui-field-behaviour": EVIDENCE_CONN_FIELDS,
-            }
+            },
+            {
+                "connection-type": "release_gates_trivy",
+                "hook-class-name": "release_gates.hooks.trivy.TrivyHook",
+                "hook-name": "Trivy (Release Gates)",
+            },
         ],
     }

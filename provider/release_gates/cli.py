@@ -310,7 +310,7 @@ def _store_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--conn-id", help="Airflow connection of type release_gates_evidence")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list of subcommands reads best
     _load_check_commands()
     parser = _Parser(
         prog="release-gates",
@@ -368,6 +368,19 @@ def build_parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="print the CheckResult JSON Schema")
     schema.set_defaults(func=_schema)
 
+    from release_gates.reports.cli import add_report_command
+
+    add_report_command(sub, _store_args)
+
+    retro = sub.add_parser(
+        "retro", help="learning loop: how each check fared across releases and production monitoring"
+    )
+    retro.add_argument("--model", help="only this model (default: every model in the store)")
+    retro.add_argument("--since", help="only evidence from this date on (YYYY-MM-DD)")
+    retro.add_argument("--json", action="store_true", help="machine-readable output")
+    _store_args(retro)
+    retro.set_defaults(func=_lazy_retro)
+
     check = sub.add_parser(
         "check",
         help="run one check outside Airflow",
@@ -383,6 +396,12 @@ def build_parser() -> argparse.ArgumentParser:
         _store_args(kind_parser)
         kind_parser.set_defaults(func=_run_check)
     return parser
+
+
+def _lazy_retro(args: argparse.Namespace, out: TextIO) -> int:
+    from release_gates.monitoring.retro import retro_command
+
+    return retro_command(args, out, _store(args))
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:

@@ -179,6 +179,7 @@ def _gate_group(policy: ReleasePolicy, gate: Gate, start: Any, common: dict[str,
         RecordHumanDecisionOperator,
         RemediationOperator,
     )
+    from release_gates.ui.links import ReleaseReportLink
 
     owners = ", ".join(policy.users_of(gate.owner))
     with TaskGroup(group_id=gate.id, tooltip=gate.title or gate.rationale) as group:
@@ -207,6 +208,8 @@ def _gate_group(policy: ReleasePolicy, gate: Gate, start: Any, common: dict[str,
         decide = GateBranchOperator(
             task_id="decide", gate_id=gate.id, check_ids=check_ids, branches=branches, **common
         )
+        # "Release report" on the gate task: opens this run's Release gates tab.
+        decide.operator_extra_links = (ReleaseReportLink(),)
         passed = EmptyOperator(task_id="passed")
         blocked = EmptyOperator(task_id="blocked")
         remediate = RemediationOperator(task_id="remediate", gate_id=gate.id, **common)

@@ -315,6 +315,8 @@ def final_decision(
     if state.rolled_back:
         return FinalDecision.ROLLED_BACK, ["the smoke check failed after promotion; rolled back"]
     cleared, reasons = gates_cleared(policy, state)
+    if not cleared:  # sign-off was never asked for: its absence is not a reason of its own
+        return FinalDecision.HELD, reasons
     approved, approval_reasons = signed_off(approval_tasks, state)
     if cleared and approved and state.promoted:
         return FinalDecision.RELEASED, []

@@ -15,6 +15,7 @@ Structure (see ``include/release_policy.yaml`` for a complete, commented example
     gates:            id, owner role, rationale, mitigations, estimate, checks (typed per kind)
     waivers:          accepted findings: id, owner role, statement, expiry
     approvals:        sign-off name → roles, timeout
+    monitoring:       production windows, inference log, tolerances, priorities, escalation, rollback
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import difflib
 import hashlib
 import re
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -562,6 +563,239 @@ class Deployment(_Model):
     stable_timeout: Duration = timedelta(minutes=15)
 
 
+# --------------------------------------------------------------------------------------------------
+# Post-deployment monitoring: the same checks on production windows, alerts, escalation, rollback
+# --------------------------------------------------------------------------------------------------
+
+Priority = Literal["P1", "P2", "P3", "P4"]
+PRIORITIES: tuple[Priority, ...] = ("P1", "P2", "P3", "P4")
+#: The checks the monitoring DAG runs on every production window.
+MONITORED_CHECKS = ("drift", "fairness", "error_rate", "volume", "freshness")
+MonitoredCheckName = Literal["drift", "fairness", "error_rate", "volume", "freshness"]
+#: Stands for "the owner of the gate whose check breached" in an escalation path.
+GATE_OWNER = "gate_owner"
+
+_CRON_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly")
+
+
+def _schedule(value: str) -> str:
+    value = " ".join(value.split())
+    if value in _CRON_PRESETS:
+        return value
+    if _DURATION.match(value):
+        parse_duration(value)
+        return value
+    if len(value.split(" ")) in (5, 6):
+        try:
+            from croniter import croniter  # type: ignore[import-untyped]
+        except ImportError:  # validated again by Airflow when the DAG is built
+            return value
+        try:
+            croniter(value)
+        except Exception as exc:
+            raise ValueError(f"invalid cron expression {value!r}: {exc}") from None
+        return value
+    raise ValueError(
+        f"must be a cron expression ('0 * * * *'), a preset ({', '.join(_CRON_PRESETS)}) or a duration "
+        f"(1h, 1d), got {value!r}"
+    )
+
+
+def _non_negative_duration(value: Any) -> Any:
+    if value in (0, "0") or (isinstance(value, timedelta) and not value):
+        return timedelta(0)
+    return _duration_input(value)
+
+
+NonNegativeDuration = Annotated[timedelta, BeforeValidator(_non_negative_duration)]
+
+
+class LogPartition(_Model):
+    """A Hive-style partition key of a Parquet inference log (``date=2025-03-01/…``)."""
+
+    column: str = Field(min_length=1)
+    format: str = Field(default="%Y-%m-%d", description="strftime pattern of the partition values.")
+
+
+class InferenceLog(_Model):
+    """Where production inferences are logged: one row per scored request."""
+
+    uri: str = Field(
+        min_length=1,
+        description="A Parquet file or directory (Hive partitions allowed), sql://<conn_id>/<table>, or a "
+        "SQLAlchemy URL with ?table=.",
+    )
+    format: Literal["parquet", "sql"] | None = None
+    timestamp: str = Field(default="timestamp", min_length=1, description="When the request was scored.")
+    label: str | None = Field(default=None, description="Ground truth; null until the label arrives.")
+    prediction: str | None = None
+    score: str | None = None
+    label_values: list[int | str] | None = Field(
+        default=None, description="The two label values, negative first; the last is the favourable one."
+    )
+    features: list[str] | None = Field(
+        default=None, description="Columns tested for data drift (default: those shared with the reference)."
+    )
+    partition: LogPartition | None = None
+
+    @field_validator("label_values")
+    @classmethod
+    def _binary(cls, value: list[int | str] | None) -> list[int | str] | None:
+        if value is not None and (len(value) != 2 or value[0] == value[1]):
+            raise ValueError("must list exactly two different values, negative first, positive last")
+        return value
+
+    @property
+    def positive_label(self) -> int | str:
+        return self.label_values[-1] if self.label_values else 1
+
+    @property
+    def negative_label(self) -> int | str:
+        return self.label_values[0] if self.label_values else 0
+
+
+class _MonitoredCheck(_Model):
+    enabled: bool | None = Field(
+        default=None,
+        description="Default: on when the policy has a gate check to inherit from (or settings of its own).",
+    )
+    gate_check: str | None = Field(
+        default=None, description="'<gate>.<check>' whose thresholds this check inherits."
+    )
+    severity: SeverityField | None = None
+
+
+class DriftMonitor(_MonitoredCheck):
+    """Data and prediction drift of each window against the release's reference dataset."""
+
+    drift_share: Fraction | None = None
+    threshold: PositiveFloat | None = None
+    column_thresholds: dict[str, PositiveFloat] | None = None
+    columns: list[str] | None = None
+    prediction_drift: bool | None = None
+    sample_rows: Annotated[int, Field(gt=0)] | None = None
+
+
+class FairnessMonitor(_MonitoredCheck):
+    """Subgroup fairness on labelled windows, with the release gate's interval rule."""
+
+    sensitive_features: list[str] | None = None
+    criteria: list[Criterion] | None = None
+    intersectional: bool | None = None
+    reference_group: dict[str, str] | None = None
+    min_group_size: Annotated[int, Field(ge=1)] | None = None
+    confidence: OpenUnit | None = None
+
+
+class ErrorRateMonitor(_MonitoredCheck):
+    """Per-subgroup error rates on labelled windows against a ceiling (default: the stress test's)."""
+
+    metric: Literal["error_rate", "fnr", "fpr"] | None = None
+    ceiling: Fraction | None = None
+    sensitive_features: list[str] | None = None
+    min_group_size: Annotated[int, Field(ge=1)] | None = None
+    confidence: OpenUnit | None = None
+
+
+class VolumeMonitor(_Model):
+    enabled: bool = True
+    min_rows: Annotated[int, Field(ge=1)] = Field(default=1, description="Fewer rows is a breach; 0 always is.")
+    max_rows: Annotated[int, Field(ge=1)] | None = None
+    severity: SeverityField = Severity.HIGH
+
+
+class FreshnessMonitor(_Model):
+    enabled: bool = True
+    max_staleness: Duration | None = Field(
+        default=None, description="Newest row at most this long before the window end (default: half the window)."
+    )
+    severity: SeverityField = Severity.HIGH
+
+
+class MonitoredChecks(_Model):
+    drift: DriftMonitor = DriftMonitor()
+    fairness: FairnessMonitor = FairnessMonitor()
+    error_rate: ErrorRateMonitor = ErrorRateMonitor()
+    volume: VolumeMonitor = VolumeMonitor()
+    freshness: FreshnessMonitor = FreshnessMonitor()
+
+
+class PriorityRule(_Model):
+    """A breach at least this severe, affecting at least this share of the window's traffic, gets ``priority``."""
+
+    priority: Priority
+    min_severity: SeverityField = Severity.INFO
+    min_traffic_share: Fraction = 0.0
+
+
+DEFAULT_PRIORITY_RULES: tuple[PriorityRule, ...] = (
+    PriorityRule(priority="P1", min_severity=Severity.HIGH, min_traffic_share=0.10),
+    PriorityRule(priority="P2", min_severity=Severity.HIGH),
+    PriorityRule(priority="P2", min_severity=Severity.MEDIUM, min_traffic_share=0.50),
+    PriorityRule(priority="P3", min_severity=Severity.MEDIUM),
+    PriorityRule(priority="P3", min_severity=Severity.LOW, min_traffic_share=0.50),
+)
+
+DEFAULT_ESCALATION_DELAYS: dict[Priority, timedelta] = {
+    "P1": timedelta(minutes=30),
+    "P2": timedelta(hours=4),
+    "P3": timedelta(days=1),
+    "P4": timedelta(days=3),
+}
+
+
+class Escalation(_Model):
+    """Who is told, in order, while an incident stays open and unacknowledged."""
+
+    path: list[str] = Field(
+        min_length=1, description=f"Owner roles in order; '{GATE_OWNER}' is the breaching check's gate owner."
+    )
+    after: dict[Priority, Duration] = Field(
+        default_factory=dict, description="Per priority: time between steps (defaults: 30m, 4h, 1d, 3d)."
+    )
+
+    def delay(self, priority: Priority) -> timedelta:
+        """Time between two steps of the path for an incident of ``priority``."""
+        return self.after.get(priority) or DEFAULT_ESCALATION_DELAYS[priority]
+
+
+class RollbackRule(_Model):
+    """Roll the deployment back when a check breaches at this priority in enough consecutive windows."""
+
+    check: MonitoredCheckName
+    min_priority: Priority = "P1"
+    consecutive_windows: Annotated[int, Field(ge=1)] = 1
+
+
+class Monitoring(_Model):
+    """Post-deployment monitoring of the released model (the monitoring DAG is built from this)."""
+
+    schedule: Annotated[str, AfterValidator(_schedule)] = "@daily"
+    start_date: datetime | date | None = None
+    catchup: bool = False
+    source: InferenceLog
+    reference: str | None = Field(
+        default=None, description="Dataset windows are compared with (default: the drift check's reference)."
+    )
+    window: Duration | None = Field(default=None, description="Window length (default: the data interval).")
+    label_delay: NonNegativeDuration = Field(
+        default=timedelta(0), description="Fairness and error rates look at the window this long ago."
+    )
+    min_label_coverage: Fraction = Field(
+        default=0.9, description="Share of a window's rows that must be labelled before it is judged."
+    )
+    owner: str | None = Field(
+        default=None, description="Owner role of volume and freshness (stands in for a gate owner)."
+    )
+    checks: MonitoredChecks = MonitoredChecks()
+    priorities: list[PriorityRule] = Field(default_factory=lambda: list(DEFAULT_PRIORITY_RULES))
+    escalation: Escalation
+    rollback_on: list[RollbackRule] = Field(default_factory=list)
+    rollback_notify: list[str] | None = Field(
+        default=None, description="Roles told about an automatic rollback (default: the escalation path)."
+    )
+
+
 class Gate(_Model):
     id: Identifier
     owner: str = Field(min_length=1, description="Owner role (a key of `owners`).")
@@ -587,6 +821,7 @@ class ReleasePolicy(_Model):
     approvals: dict[Identifier, Approval] = Field(default_factory=dict)
     deployment: Deployment | None = None
     notifications: Notifications = Notifications()
+    monitoring: Monitoring | None = None
 
     _source: str = PrivateAttr(default="<memory>")
     _sha256: str = PrivateAttr(default="")
@@ -803,6 +1038,7 @@ def _cross_check(policy: ReleasePolicy) -> Problems:
         + _check_waivers(policy)
         + _check_approvals(policy)
         + _check_notifications(policy)
+        + _check_monitoring(policy)
     )
 
 
@@ -867,6 +1103,16 @@ def _check_notifications(policy: ReleasePolicy) -> Problems:
     for ri, role in enumerate(policy.notifications.stakeholders):
         problems += _role_problem(policy, ("notifications", "stakeholders", ri), role)
     return problems
+
+
+def _check_monitoring(policy: ReleasePolicy) -> Problems:
+    if policy.monitoring is None:
+        return []
+    # The rules live next to the code that applies them (which gate check a monitored check inherits
+    # from, what it needs from the inference log); imported here, once the policy module is loaded.
+    from release_gates.monitoring.plan import monitoring_problems
+
+    return monitoring_problems(policy)
 
 
 def _check_approvals(policy: ReleasePolicy) -> Problems:

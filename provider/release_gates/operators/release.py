@@ -434,7 +434,9 @@ class SealReleaseOperator(_ReleaseStep, BaseOperator):
             "open_items": len(state.open_items) if decision is not decision.RELEASED else 0,
         }
         store = self._store()
+        report_files: list[str] = []
         if store.chain(self.release_id).sealed_at is None:  # a retried seal must not fail on a sealed chain
+            report_files = self._report(store, summary)
             store.append(self.release_id, "release_sealed", summary, actor=f"{self.dag_id}.{self.task_id}")
         report = store.verify(self.release_id)
         self.log.info("Release %s: %s. %s", self.release_id, decision.value.upper(), "; ".join(reasons))
@@ -443,8 +445,26 @@ class SealReleaseOperator(_ReleaseStep, BaseOperator):
             raise AirflowFailException(
                 f"evidence chain of {self.release_id} does not verify: {report.problem}"
             )
-        return {**summary, "release_id": self.release_id, "evidence": {"records": report.records,
-                                                                      "head": report.head_hash}}  # fmt: skip
+        return {**summary, "release_id": self.release_id, "report": report_files,
+                "evidence": {"records": report.records, "head": report.head_hash}}  # fmt: skip
+
+    def _report(self, store: EvidenceStore, summary: dict[str, Any]) -> list[str]:
+        """Write the release report (artifacts) and record it, just before the seal closes the chain.
+
+        A sealed chain takes no records, so the ``report`` record (each file's uri and sha256) goes in
+        first and the seal covers it. A report failure is logged and recorded, never raised: the
+        decision stands either way.
+        """
+        try:
+            from release_gates.reports.seal import record_release_report
+
+            return record_release_report(
+                store, self.release_id, policy_path=self.policy_path, pending_seal=summary,
+                actor=f"{self.dag_id}.{self.task_id}", logger=self.log,
+            )  # fmt: skip
+        except Exception:  # e.g. the report module cannot be imported: still seal the decision
+            self.log.exception("Report of %s failed; sealing the decision without it", self.release_id)
+            return []
 
 
 class ManualPromotionOperator(_ReleaseStep, BaseOperator):

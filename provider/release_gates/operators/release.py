@@ -21,14 +21,28 @@ if TYPE_CHECKING:
     from release_gates.policy import ReleasePolicy
 
 
-class _ReleaseStep:
-    """Shared plumbing: the policy (read at run time), the evidence store, the actor name."""
+class _ReleaseStep(BaseOperator):
+    """Shared plumbing: the policy (read at run time), the evidence store, the actor name.
 
-    policy_path: str
-    release_id: str
-    evidence_conn_id: str
-    task_id: str
-    dag_id: str
+    :param policy_path: the release policy file.
+    :param release_id: the evidence chain of this release (templated; default ``<dag_id>__<run_id>``).
+    :param evidence_conn_id: connection of type ``release_gates_evidence`` (default: embedded SQLite).
+    """
+
+    template_fields: Sequence[str] = ("release_id", "policy_path")
+
+    def __init__(
+        self,
+        *,
+        policy_path: str,
+        release_id: str = DEFAULT_RELEASE_ID,
+        evidence_conn_id: str = "release_gates_evidence_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.policy_path = policy_path
+        self.release_id = release_id
+        self.evidence_conn_id = evidence_conn_id
 
     def _policy(self) -> ReleasePolicy:
         from release_gates.policy import load_policy
@@ -54,18 +68,12 @@ class _ReleaseStep:
         return self._store().append(self.release_id, kind, payload, actor=who).seq
 
 
-def _init_step(op: Any, policy_path: str, release_id: str, evidence_conn_id: str) -> None:
-    op.policy_path = policy_path
-    op.release_id = release_id
-    op.evidence_conn_id = evidence_conn_id
-
-
 # --------------------------------------------------------------------------------------------------
 # start
 # --------------------------------------------------------------------------------------------------
 
 
-class StartReleaseOperator(_ReleaseStep, BaseOperator):
+class StartReleaseOperator(_ReleaseStep):
     """Validate the trigger inputs and open the evidence chain with ``release_started``.
 
     The candidate model's sha256 is checked against the file when it is local: a release of a file
@@ -76,17 +84,8 @@ class StartReleaseOperator(_ReleaseStep, BaseOperator):
     template_fields_renderers = {"release_inputs": "json"}
     ui_color = "#fef7e0"
 
-    def __init__(
-        self,
-        *,
-        policy_path: str,
-        release_inputs: dict[str, Any],
-        release_id: str = DEFAULT_RELEASE_ID,
-        evidence_conn_id: str = "release_gates_evidence_default",
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, release_inputs: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        _init_step(self, policy_path, release_id, evidence_conn_id)
         self.release_inputs = release_inputs
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -134,7 +133,6 @@ class GateBranchOperator(_ReleaseStep, BaseBranchOperator):
     blocks the gate — it is never read as a pass.
     """
 
-    template_fields: Sequence[str] = ("release_id", "policy_path")
     ui_color = "#fce8e6"
 
     def __init__(
@@ -143,14 +141,10 @@ class GateBranchOperator(_ReleaseStep, BaseBranchOperator):
         gate_id: str,
         check_ids: Sequence[str],
         branches: dict[str, str],
-        policy_path: str,
-        release_id: str = DEFAULT_RELEASE_ID,
-        evidence_conn_id: str = "release_gates_evidence_default",
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("trigger_rule", "all_done")
         super().__init__(**kwargs)
-        _init_step(self, policy_path, release_id, evidence_conn_id)
         self.gate_id = gate_id
         self.check_ids = list(check_ids)
         self.branches = branches
@@ -166,28 +160,23 @@ class GateBranchOperator(_ReleaseStep, BaseBranchOperator):
         return self.branches[verdict.outcome.value]
 
 
-class RemediationOperator(_ReleaseStep, BaseOperator):
+class RemediationOperator(_ReleaseStep):
     """Open remediation items for a failed gate, notify its owners and the stakeholders.
 
     One item per failed criterion/finding: owner role and users, severity, deadline (now + the
     policy's SLA for that severity), the gate's rationale and mitigations.
     """
 
-    template_fields: Sequence[str] = ("release_id", "policy_path")
     ui_color = "#fde2e4"
 
     def __init__(
         self,
         *,
         gate_id: str,
-        policy_path: str,
-        release_id: str = DEFAULT_RELEASE_ID,
-        evidence_conn_id: str = "release_gates_evidence_default",
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("trigger_rule", "none_failed_min_one_success")
         super().__init__(**kwargs)
-        _init_step(self, policy_path, release_id, evidence_conn_id)
         self.gate_id = gate_id
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -228,14 +217,13 @@ class RemediationOperator(_ReleaseStep, BaseOperator):
         return {"gate": gate.id, "items": len(items), "notified": [d["to"] for d in deliveries if d["ok"]]}
 
 
-class RecordHumanDecisionOperator(_ReleaseStep, BaseOperator):
+class RecordHumanDecisionOperator(_ReleaseStep):
     """Record a human answer (who, when, option, rationale) from a HITL task's result in evidence.
 
     An answer from someone outside the allowed users, or a waiver/acceptance without a rationale, is
     recorded as unauthorized and clears nothing.
     """
 
-    template_fields: Sequence[str] = ("release_id", "policy_path")
     ui_color = "#e8eaf6"
 
     def __init__(
@@ -245,14 +233,10 @@ class RecordHumanDecisionOperator(_ReleaseStep, BaseOperator):
         gate_id: str | None,
         options: dict[str, str],
         allowed_role: str | Sequence[str],
-        policy_path: str,
         xcom_key: str = "answer",
-        release_id: str = DEFAULT_RELEASE_ID,
-        evidence_conn_id: str = "release_gates_evidence_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        _init_step(self, policy_path, release_id, evidence_conn_id)
         self.hitl_task_id = hitl_task_id
         self.gate_id = gate_id
         self.options = options
@@ -289,7 +273,6 @@ class RecordHumanDecisionOperator(_ReleaseStep, BaseOperator):
 class ReleaseDecisionOperator(_ReleaseStep, BaseBranchOperator):
     """Proceed to sign-off only when every gate passed or was waived by an authorized user."""
 
-    template_fields: Sequence[str] = ("release_id", "policy_path")
     ui_color = "#fff3cd"
 
     def __init__(
@@ -297,14 +280,10 @@ class ReleaseDecisionOperator(_ReleaseStep, BaseBranchOperator):
         *,
         proceed: str | Sequence[str],
         hold: str,
-        policy_path: str,
-        release_id: str = DEFAULT_RELEASE_ID,
-        evidence_conn_id: str = "release_gates_evidence_default",
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("trigger_rule", "all_done")
         super().__init__(**kwargs)
-        _init_step(self, policy_path, release_id, evidence_conn_id)
         self.proceed = [proceed] if isinstance(proceed, str) else list(proceed)
         self.hold = hold
 
@@ -335,7 +314,6 @@ class SignoffCheckOperator(_ReleaseStep, BaseBranchOperator):
     step sits behind per-approval markers and reads the answers itself. No answer is a rejection.
     """
 
-    template_fields: Sequence[str] = ("release_id", "policy_path")
     ui_color = "#fff3cd"
 
     def __init__(
@@ -344,14 +322,10 @@ class SignoffCheckOperator(_ReleaseStep, BaseBranchOperator):
         approvals: dict[str, str],
         promote: str,
         hold: str,
-        policy_path: str,
-        release_id: str = DEFAULT_RELEASE_ID,
-        evidence_conn_id: str = "release_gates_evidence_default",
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("trigger_rule", "all_done")
         super().__init__(**kwargs)
-        _init_step(self, policy_path, release_id, evidence_conn_id)
         self.approvals = approvals  # approval task id → role
         self.promote = promote
         self.hold = hold
@@ -387,28 +361,23 @@ class SignoffCheckOperator(_ReleaseStep, BaseBranchOperator):
         return self.promote if approved and cleared else self.hold
 
 
-class SealReleaseOperator(_ReleaseStep, BaseOperator):
+class SealReleaseOperator(_ReleaseStep):
     """Record the final decision, close the chain, verify it, and return the run's summary.
 
     Trigger rule ALL_DONE: it runs whatever happened upstream, and decides only from evidence —
     released needs cleared gates, every approval and a successful promotion; anything less is held.
     """
 
-    template_fields: Sequence[str] = ("release_id", "policy_path")
     ui_color = "#d2e3fc"
 
     def __init__(
         self,
         *,
         approval_tasks: Sequence[str],
-        policy_path: str,
-        release_id: str = DEFAULT_RELEASE_ID,
-        evidence_conn_id: str = "release_gates_evidence_default",
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("trigger_rule", "all_done")
         super().__init__(**kwargs)
-        _init_step(self, policy_path, release_id, evidence_conn_id)
         self.approval_tasks = list(approval_tasks)
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -467,21 +436,8 @@ class SealReleaseOperator(_ReleaseStep, BaseOperator):
             return []
 
 
-class ManualPromotionOperator(_ReleaseStep, BaseOperator):
+class ManualPromotionOperator(_ReleaseStep):
     """For policies without a ``deployment`` target: record that the release is cleared for manual rollout."""
-
-    template_fields: Sequence[str] = ("release_id", "policy_path")
-
-    def __init__(
-        self,
-        *,
-        policy_path: str,
-        release_id: str = DEFAULT_RELEASE_ID,
-        evidence_conn_id: str = "release_gates_evidence_default",
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        _init_step(self, policy_path, release_id, evidence_conn_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
         payload = {

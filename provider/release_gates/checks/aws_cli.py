@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from release_gates.checks.cli_args import add_policy_arguments, policy_check
 from release_gates.cli import CheckCommand, UsageError
 
 if TYPE_CHECKING:
@@ -31,13 +32,6 @@ if TYPE_CHECKING:
 # --------------------------------------------------------------------------------------------------
 # shared arguments
 # --------------------------------------------------------------------------------------------------
-
-
-def _policy_args(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("from a policy")
-    group.add_argument("--policy", help="release policy file")
-    group.add_argument("--gate", help="gate id in the policy")
-    group.add_argument("--check", dest="policy_check", help="check id within the gate (default: the kind)")
 
 
 def _aws_args(parser: argparse.ArgumentParser) -> None:
@@ -79,18 +73,10 @@ def _problem(exc: Any) -> str:
 
 
 def _from_policy(args: argparse.Namespace, kind: str) -> tuple[ReleasePolicy, Any, str]:
-    from release_gates.policy import PolicyError, load_policy
-
-    if not args.gate:
-        raise UsageError("--policy needs --gate")
-    try:
-        policy = load_policy(args.policy)
-    except PolicyError as exc:
-        raise UsageError(str(exc)) from exc
-    for gate, check, check_id in policy.iter_checks():
-        if gate.id == args.gate and check.kind == kind and args.policy_check in (None, check.check_name):
-            return policy, check, check_id
-    raise UsageError(f"gate {args.gate!r} of {args.policy} has no {kind} check")
+    found = policy_check(args, kind)
+    if found is None:
+        raise UsageError("--policy is needed here")
+    return found
 
 
 def _target_spec(args: argparse.Namespace) -> DeploymentTargetSpec:
@@ -160,7 +146,7 @@ def _clients(args: argparse.Namespace, conn_id: str, region: str | None) -> Clie
 
 
 def _add_drill(parser: argparse.ArgumentParser) -> None:
-    _policy_args(parser)
+    add_policy_arguments(parser, "rollback_drill")
     _target_args(parser)
     drill = parser.add_argument_group("drill")
     drill.add_argument("--previous-version", help="known-good version to roll back to (default: history)")
@@ -208,7 +194,7 @@ def _run_drill(args: argparse.Namespace) -> CheckResult:
 
 
 def _add_readiness(parser: argparse.ArgumentParser) -> None:
-    _policy_args(parser)
+    add_policy_arguments(parser, "ops_readiness")
     _target_args(parser)
     inputs = parser.add_argument_group("release inputs")
     inputs.add_argument("--image", help="image reference the release ships (must be repo@sha256:…)")
@@ -265,7 +251,7 @@ def _pii_pattern(text: str) -> dict[str, str]:
 
 
 def _add_posture(parser: argparse.ArgumentParser) -> None:
-    _policy_args(parser)
+    add_policy_arguments(parser, "posture")
     flags = parser.add_argument_group("without --policy (with it: added to the policy's)")
     flags.add_argument("--bucket", action="append", default=[], help="S3 bucket to check (repeatable)")
     flags.add_argument("--require-kms", action="store_true", help="default encryption must use KMS")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from release_gates.checks._data_cli import add_policy_arguments, pairs, policy_check, split_list
+from release_gates.checks.cli_args import add_policy_arguments, pairs, policy_check, split_list
 from release_gates.cli import CheckCommand, UsageError
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_policy_arguments(parser, "drift")
+    add_policy_arguments(parser, "drift", datasets=True)
     alone = parser.add_argument_group("without a policy")
     alone.add_argument("--reference", metavar="URI", help="reference dataset (path, s3://, SQL URL)")
     alone.add_argument("--current", metavar="URI", help="current dataset")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from release_gates.checks.cli_args import add_policy_arguments, policy_check
 from release_gates.cli import CheckCommand, UsageError
 
 if TYPE_CHECKING:
@@ -26,26 +27,10 @@ if TYPE_CHECKING:
     from release_gates.results import CheckResult
 
 
-def _policy_args(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("from a policy")
-    group.add_argument("--policy", help="release policy file")
-    group.add_argument("--gate", help="gate id in the policy")
-    group.add_argument("--check", dest="policy_check", help="check id within the gate (default: the kind)")
-
-
 def _from_policy(args: argparse.Namespace, kind: str) -> tuple[ReleasePolicy, Any, str]:
-    from release_gates.policy import PolicyError, load_policy
-
-    if not args.gate:
-        raise UsageError("--policy needs --gate")
-    try:
-        policy = load_policy(args.policy)
-    except PolicyError as exc:
-        raise UsageError(str(exc)) from exc
-    for gate, check, check_id in policy.iter_checks():
-        if gate.id == args.gate and check.kind == kind and (args.policy_check in (None, check.check_name)):
-            return policy, check, check_id
-    raise UsageError(f"gate {args.gate!r} of {args.policy} has no {kind} check")
+    found = policy_check(args, kind)
+    assert found is not None  # callers check args.policy first
+    return found
 
 
 def _criterion(text: str) -> dict[str, Any]:
@@ -68,7 +53,7 @@ def _add_fairness(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "data", nargs="?", help="Parquet or CSV file with label, prediction and sensitive columns"
     )
-    _policy_args(parser)
+    add_policy_arguments(parser, "fairness")
     flags = parser.add_argument_group("standalone")
     flags.add_argument("--label", help="label column")
     flags.add_argument("--prediction", help="prediction column (binary)")
@@ -167,7 +152,7 @@ def _run_fairness(args: argparse.Namespace) -> CheckResult:
 
 
 def _add_stress(parser: argparse.ArgumentParser) -> None:
-    _policy_args(parser)
+    add_policy_arguments(parser, "stress_safety")
     parser.add_argument("--model", help="override the policy's model uri (skops file)")
     parser.add_argument("--model-sha256", help="override the policy's pinned model sha256")
 

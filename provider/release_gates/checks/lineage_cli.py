@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from release_gates.checks._data_cli import add_policy_arguments, pairs, policy_check, split_list
+from release_gates.checks.cli_args import add_policy_arguments, pairs, policy_check, split_list
 from release_gates.cli import CheckCommand, UsageError
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_policy_arguments(parser, "lineage")
+    add_policy_arguments(parser, "lineage", datasets=True)
     alone = parser.add_argument_group("without a policy (NAME=VALUE, repeatable)")
     alone.add_argument("--dataset", action="append", metavar="NAME=URI", help="a dataset to check")
     alone.add_argument("--pin", action="append", metavar="NAME=SHA256", help="pinned content fingerprint")

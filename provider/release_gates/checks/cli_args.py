@@ -1,4 +1,4 @@
-"""Argument helpers shared by ``release-gates check lineage`` and ``release-gates check drift``."""
+"""Argument helpers shared by the ``release-gates check …`` subcommands."""
 
 from __future__ import annotations
 
@@ -12,17 +12,19 @@ if TYPE_CHECKING:
     from release_gates.policy import ReleasePolicy
 
 
-def add_policy_arguments(parser: argparse.ArgumentParser, kind: str) -> None:
+def add_policy_arguments(parser: argparse.ArgumentParser, kind: str, *, datasets: bool = False) -> None:
+    """`--policy FILE --gate GATE [--check NAME]`; with `datasets` also `--base-dir` and `--check-id`."""
     group = parser.add_argument_group(f"from a release policy (the gate's {kind} check)")
     group.add_argument("--policy", metavar="FILE", help="release policy YAML")
     group.add_argument("--gate", metavar="GATE", help="gate id in the policy")
     group.add_argument(
         "--check", metavar="NAME", help=f"check id within the gate (needed when it has several {kind} checks)"
     )
-    parser.add_argument(
-        "--base-dir", metavar="DIR", help="directory relative dataset and suite paths resolve against"
-    )
-    parser.add_argument("--check-id", help="check id to report when run without a policy")
+    if datasets:
+        parser.add_argument(
+            "--base-dir", metavar="DIR", help="directory relative dataset and suite paths resolve against"
+        )
+        parser.add_argument("--check-id", help="check id to report when run without a policy")
 
 
 def policy_check(args: argparse.Namespace, kind: str) -> tuple[ReleasePolicy, Any, str] | None:

@@ -32,8 +32,9 @@ unit: install
 demo: install
 	KEEP=$(KEEP) $(PY) -m release_gates.demo.run
 
+# Every benchmark prints figures (several minutes: fairlearn and Evidently baselines run at 1M rows).
 bench: install
-	$(PY) benchmarks/evidence_bench.py
+	@for script in benchmarks/*_bench.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 # Regenerate the published CheckResult JSON Schema after changing release_gates/results.py.
 schema: install

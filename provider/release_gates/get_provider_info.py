@@ -56,9 +56,8 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
-        # Airflow reads these only with [core] lazy_discover_providers = False; the airflow.plugins entry
-        # point or plugins/release_gates_plugin.py load the same plugin otherwise (one per name).
-        "plugins": [{"name": "release_gates", "plugin-class": "release_gates.ui.plugin.ReleaseGatesPlugin"}],
+        # The UI plugin is registered through the `airflow.plugins` entry point (pyproject.toml), which
+        # Airflow reads whatever its provider discovery mode; listing it here too would load it twice.
         "extra-links": ["release_gates.ui.links.ReleaseReportLink"],
         "connection-types": [
             {

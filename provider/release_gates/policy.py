@@ -699,7 +699,9 @@ class ErrorRateMonitor(_MonitoredCheck):
 
 class VolumeMonitor(_Model):
     enabled: bool = True
-    min_rows: Annotated[int, Field(ge=1)] = Field(default=1, description="Fewer rows is a breach; 0 always is.")
+    min_rows: Annotated[int, Field(ge=1)] = Field(
+        default=1, description="Fewer rows is a breach (an empty window always is)."
+    )
     max_rows: Annotated[int, Field(ge=1)] | None = None
     severity: SeverityField = Severity.HIGH
 
@@ -707,7 +709,8 @@ class VolumeMonitor(_Model):
 class FreshnessMonitor(_Model):
     enabled: bool = True
     max_staleness: Duration | None = Field(
-        default=None, description="Newest row at most this long before the window end (default: half the window)."
+        default=None,
+        description="Newest row at most this long before the window end (default: half the window).",
     )
     severity: SeverityField = Severity.HIGH
 
@@ -721,7 +724,7 @@ class MonitoredChecks(_Model):
 
 
 class PriorityRule(_Model):
-    """A breach at least this severe, affecting at least this share of the window's traffic, gets ``priority``."""
+    """A breach at least this severe, affecting at least this share of the traffic, gets ``priority``."""
 
     priority: Priority
     min_severity: SeverityField = Severity.INFO

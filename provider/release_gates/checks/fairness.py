@@ -301,8 +301,8 @@ class CriterionOutcome:
     grouping: tuple[str, ...]
     status: Status
     value: float | None
-    ci_low: float | None
-    ci_high: float | None
+    ci_low: float | None  # the unfavourable end of the criterion's interval
+    ci_high: float | None  # the favourable end
     groups_compared: tuple[str, ...]
     reason: str
 
@@ -313,8 +313,13 @@ class CriterionOutcome:
             "threshold": self.criterion.threshold,
             "grouping": list(self.grouping),
             "value": _round(self.value),
-            "ci_low": _round(self.ci_low),
-            "ci_high": _round(self.ci_high),
+            # The interval in ascending order, and which end is which for this rule.
+            "ci_low": _round(None if self.ci_low is None else min(self.ci_low, self.ci_high or self.ci_low)),
+            "ci_high": _round(
+                None if self.ci_high is None else max(self.ci_high, self.ci_low or self.ci_high)
+            ),
+            "unfavourable": _round(self.ci_low),
+            "favourable": _round(self.ci_high),
             "status": self.status.value,
             "groups_compared": list(self.groups_compared),
             "reason": self.reason,

@@ -1,0 +1,49 @@
+"""Release reports built from the evidence trail only: executive summary, heat map, charts, checklist.
+
+>>> from release_gates.evidence import EvidenceStore                      # doctest: +SKIP
+>>> from release_gates.reports import generate_report, load_from_store   # doctest: +SKIP
+>>> report, files = generate_report(load_from_store(EvidenceStore(), "rel-1"), "out/")  # doctest: +SKIP
+
+matplotlib is imported only when figures are drawn (:mod:`release_gates.reports.charts`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from release_gates.reports.model import ReleaseReport, build_report, describe_criterion
+from release_gates.reports.render import ReportFile, write_report_files
+from release_gates.reports.trail import ReleaseIndex, Trail, TrailError, load_from_bundle, load_from_store
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from release_gates.policy import ReleasePolicy
+
+__all__ = [
+    "ReleaseIndex",
+    "ReleaseReport",
+    "ReportFile",
+    "Trail",
+    "TrailError",
+    "build_report",
+    "describe_criterion",
+    "generate_report",
+    "load_from_bundle",
+    "load_from_store",
+    "write_report_files",
+]
+
+
+def generate_report(
+    trail: Trail,
+    out_dir: str | Path,
+    *,
+    policy: ReleasePolicy | None = None,
+    pending_seal: Mapping[str, Any] | None = None,
+    charts: bool = True,
+) -> tuple[ReleaseReport, list[ReportFile]]:
+    """Build the report of ``trail`` and write its files to ``out_dir``."""
+    report = build_report(trail, policy=policy, pending_seal=pending_seal)
+    return report, write_report_files(report, out_dir, charts=charts)

@@ -1,0 +1,341 @@
+"""The "Release gates" pages served by the Airflow API server (mounted at ``/release-gates``).
+
+* ``/runs/{dag_id}/{run_id}`` — the tab on each DAG run: gates and verdicts, findings by severity,
+  remediation items (overdue first in red), human decisions, the evidence chain's verification, the
+  report files;
+* ``/releases`` — the navigation page: recent releases of every model and the open remediation items
+  across releases, by deadline;
+* ``/api/…`` — the same as JSON; ``/files/…`` — report files, served only if they still match the
+  sha256 recorded in evidence.
+
+Every route needs an authenticated Airflow user (the API's JWT: ``Authorization: Bearer`` or the UI's
+``_token`` cookie) and, for a release, read access to its DAG's runs: Airflow does not authenticate
+plugin routes itself. Pages show aggregates from the evidence trail only, and may be framed by the
+Airflow UI only (``Content-Security-Policy: frame-ancestors 'self'``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote, urlparse
+
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.responses import FileResponse, HTMLResponse
+
+from release_gates.ui.plugin import URL_PREFIX
+
+if TYPE_CHECKING:
+    from release_gates.evidence import EvidenceRecord, EvidenceStore
+    from release_gates.reports import ReleaseReport
+    from release_gates.reports.trail import ReleaseDigest, ReleaseIndex
+
+TEMPLATES = Path(__file__).parent / "templates"
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "frame-ancestors 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# Evidence access (one store and one digest index per process; sealed chains never change)
+# --------------------------------------------------------------------------------------------------
+
+
+class _Evidence:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._store: EvidenceStore | None = None
+        self._index: ReleaseIndex | None = None
+        self._records: dict[str, tuple[str, list[EvidenceRecord]]] = {}
+
+    @property
+    def store(self) -> EvidenceStore:
+        with self._lock:
+            if self._store is None:
+                from release_gates.hooks.evidence import EvidenceStoreHook
+
+                self._store = EvidenceStoreHook().get_store()
+            return self._store
+
+    @property
+    def index(self) -> ReleaseIndex:
+        from release_gates.reports.trail import ReleaseIndex
+
+        store = self.store
+        with self._lock:
+            if self._index is None:
+                self._index = ReleaseIndex(store)
+            return self._index
+
+    def records(self, release_id: str, head_hash: str) -> list[EvidenceRecord]:
+        cached = self._records.get(release_id)
+        if cached is not None and cached[0] == head_hash:
+            return cached[1]
+        records = self.store.records(release_id)
+        with self._lock:
+            if len(self._records) > 256:
+                self._records.clear()
+            self._records[release_id] = (records[-1].hash if records else "", records)
+        return records
+
+    def reset(self, store: EvidenceStore | None = None) -> None:
+        with self._lock:
+            self._store, self._index, self._records = store, None, {}
+
+
+EVIDENCE = _Evidence()
+
+
+def find_release(dag_id: str, run_id: str) -> ReleaseDigest | None:
+    """The chain of a DAG run: ``<dag_id>__<run_id>`` (the release DAG's default), else by its run id."""
+    from release_gates.evidence import EvidenceNotFoundError
+
+    index = EVIDENCE.index
+    try:
+        return index.digest_of(index.store.chain(f"{dag_id}__{run_id}"))
+    except EvidenceNotFoundError:
+        pass
+    return next((d for d in index.recent(200) if d.run_id == run_id and d.dag_id in (dag_id, None)), None)
+
+
+def release_report(found: ReleaseDigest) -> ReleaseReport:
+    from release_gates.reports import build_report
+    from release_gates.reports.trail import Trail, attach_history
+
+    records = EVIDENCE.records(found.release_id, found.head_hash)
+    trail = Trail(
+        release_id=found.release_id,
+        records=records,
+        verify=EVIDENCE.store.verify(found.release_id),
+        source="evidence store",
+        created_at=found.created_at,
+        sealed_at=found.sealed_at,
+    )
+    attach_history(trail, EVIDENCE.index, limit=10)
+    return build_report(trail)
+
+
+def report_files(records: list[EvidenceRecord]) -> list[dict[str, Any]]:
+    """The files of the latest successful ``report`` record."""
+    for record in reversed(records):
+        if record.kind == "report" and record.payload.get("status") == "ok":
+            return list(record.payload.get("files") or [])
+    return []
+
+
+def report_status(records: list[EvidenceRecord]) -> dict[str, Any] | None:
+    last = next((r for r in reversed(records) if r.kind == "report"), None)
+    return (
+        None if last is None else {"seq": last.seq, **{k: v for k, v in last.payload.items() if k != "files"}}
+    )
+
+
+def open_items_across(digests: list[ReleaseDigest], now: datetime) -> list[dict[str, Any]]:
+    """Remediation items still open: their release did not ship, and no later release of the same
+    model shipped or passed that gate. Sorted by deadline, overdue flagged."""
+    out = []
+    for found in digests:
+        if found.decision == "released":
+            continue
+        later = [d for d in digests if d.model == found.model and d.created_at > found.created_at]
+        for item in found.items:
+            gate = str(item.get("gate"))
+            if any(d.decision == "released" or d.gates.get(gate) == "passed" for d in later):
+                continue
+            try:
+                overdue = datetime.fromisoformat(str(item.get("deadline"))) < now
+            except ValueError:
+                overdue = False
+            out.append(
+                {
+                    **item,
+                    "release_id": found.release_id,
+                    "model": found.model,
+                    "model_version": found.model_version,
+                    "dag_id": found.dag_id,
+                    "run_id": found.run_id,
+                    "overdue": overdue,
+                }
+            )
+    return sorted(out, key=lambda i: str(i.get("deadline")))
+
+
+# --------------------------------------------------------------------------------------------------
+# Rendering
+# --------------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Any:
+    from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+    from release_gates.reports.render import TEMPLATES as REPORT_TEMPLATES
+
+    env = Environment(
+        loader=ChoiceLoader([FileSystemLoader(str(TEMPLATES)), FileSystemLoader(str(REPORT_TEMPLATES))]),
+        autoescape=select_autoescape(["html", "j2"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["q"] = lambda value: quote(str(value), safe="")
+    return env
+
+
+def _page(template: str, **context: Any) -> HTMLResponse:
+    html = _environment().get_template(template).render(prefix=URL_PREFIX, **context)
+    return HTMLResponse(html)
+
+
+def run_view(dag_id: str, run_id: str) -> dict[str, Any]:
+    found = find_release(dag_id, run_id)
+    if found is None:
+        return {"dag_id": dag_id, "run_id": run_id, "release": None}
+    report = release_report(found)
+    records = EVIDENCE.records(found.release_id, found.head_hash)
+    files = [
+        {
+            "name": f["name"],
+            "sha256": f["sha256"],
+            "href": f"{URL_PREFIX}/files/{quote(found.release_id, safe='')}/{quote(f['name'])}",
+        }
+        for f in report_files(records)
+    ]
+    return {
+        "dag_id": dag_id,
+        "run_id": run_id,
+        "release": report,
+        "files": files,
+        "report_status": report_status(records),
+    }
+
+
+def _run_json(view: dict[str, Any]) -> dict[str, Any]:
+    report: ReleaseReport | None = view["release"]
+    if report is None:
+        return {"dag_id": view["dag_id"], "run_id": view["run_id"], "release": None}
+    data = report.to_dict()
+    for key in ("fairness", "drift", "history"):  # chart data: in report.json, not on the on-call API
+        data.pop(key, None)
+    return {**data, "files": view["files"], "report_status": view["report_status"]}
+
+
+# --------------------------------------------------------------------------------------------------
+# Authorization
+# --------------------------------------------------------------------------------------------------
+
+
+def _can_read_runs(user: Any, dag_id: str | None) -> bool:
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+
+    details = DagDetails(id=dag_id) if dag_id else None
+    return bool(
+        get_auth_manager().is_authorized_dag(
+            method="GET", access_entity=DagAccessEntity.RUN, details=details, user=user
+        )
+    )
+
+
+def _visible(user: Any, digests: list[ReleaseDigest]) -> list[ReleaseDigest]:
+    """Releases of DAGs the user may read; chains not made by a DAG need read access to all DAGs."""
+    from airflow.api_fastapi.app import get_auth_manager
+
+    allowed = get_auth_manager().get_authorized_dag_ids(user=user, method="GET")
+    everything = _can_read_runs(user, None)
+    return [d for d in digests if (d.dag_id in allowed if d.dag_id else everything)]
+
+
+# --------------------------------------------------------------------------------------------------
+# The app
+# --------------------------------------------------------------------------------------------------
+
+
+def create_app() -> FastAPI:
+    """The FastAPI app the plugin mounts at ``/release-gates`` (built on the first request)."""
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+    from airflow.api_fastapi.core_api.security import get_user, requires_access_dag
+
+    app = FastAPI(title="Release gates", docs_url=None, redoc_url=None, openapi_url=None)
+    read_run = [Depends(requires_access_dag(method="GET", access_entity=DagAccessEntity.RUN))]
+    # Bound as a default, not as an annotation: this module's annotations are strings (PEP 563) that
+    # FastAPI resolves in module globals, where a name imported here would not be found.
+    authenticated = Depends(get_user)
+
+    @app.middleware("http")
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        for header, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(header, value)
+        return response
+
+    @app.get("/runs/{dag_id}/{run_id}", response_class=HTMLResponse, dependencies=read_run)
+    def run_tab(dag_id: str, run_id: str) -> HTMLResponse:
+        return _page("run.html.j2", **run_view(dag_id, run_id), now=datetime.now(UTC))
+
+    @app.get("/api/runs/{dag_id}/{run_id}", dependencies=read_run)
+    def run_api(dag_id: str, run_id: str) -> dict[str, Any]:
+        return _run_json(run_view(dag_id, run_id))
+
+    @app.get("/releases", response_class=HTMLResponse)
+    def releases_page(limit: int = 50, user: Any = authenticated) -> HTMLResponse:
+        digests = _visible(user, EVIDENCE.index.recent(min(limit, 500)))
+        now = datetime.now(UTC)
+        return _page("releases.html.j2", releases=digests, items=open_items_across(digests, now), now=now)
+
+    @app.get("/api/releases")
+    def releases_api(limit: int = 50, user: Any = authenticated) -> dict[str, Any]:
+        digests = _visible(user, EVIDENCE.index.recent(min(limit, 500)))
+        items = open_items_across(digests, datetime.now(UTC))
+        return {"releases": [d.to_dict() for d in digests], "open_items": items}
+
+    @app.get("/files/{release_id}/{name}")
+    def report_file(release_id: str, name: str, user: Any = authenticated) -> FileResponse:
+        return serve_report_file(_release_for(user, release_id), name)
+
+    @app.get("/api/releases/{release_id}/records/{seq}")
+    def evidence_record(release_id: str, seq: int, user: Any = authenticated) -> dict[str, Any]:
+        found = _release_for(user, release_id)
+        record = next((r for r in EVIDENCE.records(found.release_id, found.head_hash) if r.seq == seq), None)
+        if record is None:
+            raise HTTPException(404, f"no record #{seq} in {found.release_id}")
+        return record.to_dict()
+
+    return app
+
+
+def serve_report_file(found: ReleaseDigest, name: str) -> FileResponse:
+    """A report file recorded in evidence, only while it still matches its recorded sha256."""
+    files = report_files(EVIDENCE.records(found.release_id, found.head_hash))
+    entry = next((f for f in files if f.get("name") == name), None)
+    if entry is None:
+        raise HTTPException(404, f"no report file {name!r} recorded for this release")
+    path = Path(unquote(urlparse(str(entry["uri"])).path))
+    if not path.is_file():
+        raise HTTPException(404, f"report file {name} is not on this server (stored at {entry['uri']})")
+    if hashlib.sha256(path.read_bytes()).hexdigest() != entry.get("sha256"):
+        raise HTTPException(409, f"report file {name} no longer matches the sha256 recorded in evidence")
+    return FileResponse(path, media_type=entry.get("media_type"))
+
+
+def _release_for(user: Any, release_id: str) -> ReleaseDigest:
+    from release_gates.evidence import EvidenceNotFoundError
+
+    index = EVIDENCE.index
+    try:
+        found = index.digest_of(index.store.chain(release_id))
+    except EvidenceNotFoundError:
+        raise HTTPException(404, f"no evidence chain {release_id!r}") from None
+    if not _can_read_runs(user, found.dag_id):
+        raise HTTPException(403, "you may not read the runs of this release's DAG")
+    return found

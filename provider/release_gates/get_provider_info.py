@@ -53,6 +53,7 @@ def get_provider_info() -> dict[str, Any]:
                     "release_gates.operators.aws",
                     "release_gates.operators.release",
                     "release_gates.operators.hitl",
+                    "release_gates.operators.monitoring",
                 ],
             }
         ],

@@ -12,6 +12,6 @@ from pathlib import Path
 
 from release_gates.monitoring import build_monitoring_dag
 
-POLICY = Path(__file__).resolve().parents[1] / "include" / "monitoring_policy.yaml"
+POLICY = Path(__file__).resolve().parents[1] / "include" / "release_policy.yaml"
 
 dag = build_monitoring_dag(POLICY, dag_id="monitor_mortgage_approval")

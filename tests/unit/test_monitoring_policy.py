@@ -26,7 +26,7 @@ from release_gates.policy import (
 )
 
 REPO_ROOT = Path(__file__).parents[2]
-EXAMPLE = REPO_ROOT / "include" / "monitoring_policy.yaml"
+EXAMPLE = REPO_ROOT / "include" / "release_policy.yaml"
 
 BASE = textwrap.dedent(
     """\

@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install test unit lint typecheck demo bench schema clean
+.PHONY: install test unit lint typecheck demo cluster-demo bench schema clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ unit: install
 # KEEP=1 leaves Airflow running afterwards to explore the UI.
 demo: install
 	KEEP=$(KEEP) $(PY) -m release_gates.demo.run
+
+# The same releases on the production topology without Docker: PostgreSQL (metadata + evidence),
+# Redis broker, scheduler / dag-processor / triggerer / API server processes, two Celery workers.
+# Needs redis-server (Debian: apt-get install -y redis-server). KEEP=1 leaves the cluster running.
+cluster-demo: install
+	KEEP=$(KEEP) $(PY) -m release_gates.demo.cluster_demo
 
 # Every benchmark prints figures (several minutes: fairlearn and Evidently baselines run at 1M rows).
 bench: install

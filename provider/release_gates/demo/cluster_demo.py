@@ -18,7 +18,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
@@ -27,8 +26,8 @@ from typing import Any
 
 from release_gates.demo import aws
 from release_gates.demo.cluster import Cluster
-from release_gates.demo.humans import Answer, HitlResponder
-from release_gates.demo.run import DAG_ID, USERS, _engine_seconds, _script, say
+from release_gates.demo.humans import Answer, play_runs
+from release_gates.demo.run import DAG_ID, USERS, _engine_seconds, _script, say, trigger_candidates
 
 EXPECTED = {"fair": "released", "biased": "held"}
 
@@ -42,27 +41,7 @@ def release(
     timeout: float = 1800,
 ) -> list[dict[str, Any]]:
     """Play the humans of each run (name → run id) until every run has finished; returns the answers."""
-    responder = HitlResponder(cluster.client, cluster.users, log=log)
-    threads = [
-        threading.Thread(
-            target=responder.play,
-            args=(DAG_ID, scripts[name]),
-            kwargs={
-                "done": lambda r=run_id: cluster.finished(DAG_ID, r),
-                "run_id": run_id,
-                "timeout": timeout,
-                "poll": 2,
-                "fallback": True,
-            },
-            daemon=True,
-        )
-        for name, run_id in runs.items()
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return responder.answered
+    return play_runs(cluster, DAG_ID, runs, scripts, log=log, timeout=timeout)
 
 
 def placement(cluster: Cluster, run_id: str) -> dict[str, list[str]]:
@@ -121,17 +100,7 @@ class ClusterDemo:
         cluster.wait_for_dag(DAG_ID)
 
         say("== 3/4 triggering both releases; the humans answer through the REST API")
-        runs = {}
-        for name, candidate in assets.candidates.items():
-            conf = {
-                "model_version": candidate.version,
-                "model_uri": str(candidate.model),
-                "model_sha256": candidate.sha256,
-                "image": str(assets.image),
-                "datasets": {"eval": str(candidate.eval_data)},
-            }
-            runs[name] = cluster.trigger(DAG_ID, conf)
-            say(f"  triggered {name!r} candidate (version {candidate.version}): run {runs[name]}")
+        runs = trigger_candidates(cluster, assets)
         release(cluster, runs, {name: _script(name) for name in runs})
 
         say("== 4/4 results")

@@ -7,6 +7,7 @@ standalone``; tests use the same code against the API app in-process. Every answ
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -124,3 +125,40 @@ class HitlResponder:
                     self.answer(detail, Answer(user, detail["defaults"][0]))["unscripted"] = True
             time.sleep(poll)
         return self.answered
+
+
+def play_runs(
+    airflow: Any,
+    dag_id: str,
+    runs: Mapping[str, str],
+    scripts: Mapping[str, Mapping[str, Answer]],
+    *,
+    log: Callable[[str], None] = print,
+    timeout: float = 1800,
+) -> list[dict[str, Any]]:
+    """Play the humans of each run (name → run id) until every run has finished; returns the answers.
+
+    ``airflow`` is a running Airflow with ``client``, ``users`` and ``finished(dag_id, run_id)``
+    (:class:`~release_gates.demo.standalone.Standalone` or the Celery cluster).
+    """
+    responder = HitlResponder(airflow.client, airflow.users, log=log)
+    threads = [
+        threading.Thread(
+            target=responder.play,
+            args=(dag_id, scripts[name]),
+            kwargs={
+                "done": lambda r=run_id: airflow.finished(dag_id, r),
+                "run_id": run_id,
+                "timeout": timeout,
+                "poll": 2,
+                "fallback": True,
+            },
+            daemon=True,
+        )
+        for name, run_id in runs.items()
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return responder.answered

@@ -18,12 +18,12 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from release_gates.demo import aws
-from release_gates.demo.humans import Answer, HitlResponder
+from release_gates.demo.humans import Answer, play_runs
 from release_gates.demo.standalone import Standalone
 
 DAG_ID = "release_mortgage_approval"
@@ -80,38 +80,8 @@ class Demo:
         airflow.wait_for_dag(DAG_ID)
 
         say("== 3/4 triggering both releases; the humans answer through the REST API")
-        runs = {}
-        for name, candidate in assets.candidates.items():
-            conf = {
-                "model_version": candidate.version,
-                "model_uri": str(candidate.model),
-                "model_sha256": candidate.sha256,
-                "image": str(assets.image),
-                "datasets": {"eval": str(candidate.eval_data)},
-            }
-            runs[name] = airflow.trigger(DAG_ID, conf)
-            say(f"  triggered {name!r} candidate (version {candidate.version}): run {runs[name]}")
-
-        responder = HitlResponder(airflow.client, USERS, log=say)
-        threads = [
-            threading.Thread(
-                target=responder.play,
-                args=(DAG_ID, _script(name)),
-                kwargs={
-                    "done": lambda r=run_id: airflow.finished(DAG_ID, r),
-                    "run_id": run_id,
-                    "timeout": 1800,
-                    "poll": 2,
-                    "fallback": True,
-                },
-                daemon=True,
-            )
-            for name, run_id in runs.items()
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        runs = trigger_candidates(airflow, assets)
+        play_runs(airflow, DAG_ID, runs, {name: _script(name) for name in runs}, log=say)
 
         say("== 4/4 results")
         decisions = {name: print_release(f"{DAG_ID}__{run_id}", name, say) for name, run_id in runs.items()}
@@ -129,6 +99,22 @@ class Demo:
             say(f"unexpected decisions {decisions} (expected {expected}); see {airflow.log_path}")
             return 1
         return 0
+
+
+def trigger_candidates(airflow: Any, assets: Any) -> dict[str, str]:
+    """Trigger the release DAG once per candidate through the REST API; returns name → run id."""
+    runs = {}
+    for name, candidate in assets.candidates.items():
+        conf = {
+            "model_version": candidate.version,
+            "model_uri": str(candidate.model),
+            "model_sha256": candidate.sha256,
+            "image": str(assets.image),
+            "datasets": {"eval": str(candidate.eval_data)},
+        }
+        runs[name] = airflow.trigger(DAG_ID, conf)
+        say(f"  triggered {name!r} candidate (version {candidate.version}): run {runs[name]}")
+    return runs
 
 
 def _engine_seconds(release_ids: list[str]) -> float:

@@ -40,7 +40,7 @@ gates:
         sensitive_features: [g]
         criteria: [{metric: selection_rate, ratio_min: 0.8}]
 approvals:
-  release: {roles: [ethics_reviewer, release_manager], timeout: 20s}
+  release: {roles: [ethics_reviewer, release_manager], timeout: 60s}
 """
 DAG_FILE = """\
 # The Airflow release DAG of the end-to-end test.

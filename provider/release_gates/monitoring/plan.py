@@ -253,13 +253,18 @@ def _drift(policy: ReleasePolicy, problems: Problems) -> MonitoredCheck | None:
         "current": WINDOW_DATASET,
     }
     spec = DriftCheck.model_validate(raw)
+    return _inherited_check("drift", inherited, monitoring.owner, spec)
+
+
+def _inherited_check(name: str, inherited: Any, default_owner: str | None, spec: Any) -> MonitoredCheck:
+    """A monitored check that keeps the id, gate and owner of the release check it inherits from."""
     gate = inherited[1] if inherited else None
     return MonitoredCheck(
-        name="drift",
-        check_id=inherited[0] if inherited else "monitor.drift",
-        kind="drift",
+        name=name,
+        check_id=inherited[0] if inherited else f"monitor.{name}",
+        kind=name,
         gate_id=gate.id if gate else None,
-        owner_role=gate.owner if gate else monitoring.owner,
+        owner_role=gate.owner if gate else default_owner,
         severity=spec.severity,
         spec=spec,
         inherits_from=inherited[0] if inherited else None,
@@ -298,17 +303,7 @@ def _fairness(policy: ReleasePolicy, problems: Problems) -> MonitoredCheck | Non
         return None
     raw["criteria"] = [c if isinstance(c, dict) else c.model_dump() for c in raw["criteria"]]
     spec = FairnessCheck.model_validate(raw)
-    gate = inherited[1] if inherited else None
-    return MonitoredCheck(
-        name="fairness",
-        check_id=inherited[0] if inherited else "monitor.fairness",
-        kind="fairness",
-        gate_id=gate.id if gate else None,
-        owner_role=gate.owner if gate else monitoring.owner,
-        severity=spec.severity,
-        spec=spec,
-        inherits_from=inherited[0] if inherited else None,
-    )
+    return _inherited_check("fairness", inherited, monitoring.owner, spec)
 
 
 def _error_rate(policy: ReleasePolicy, problems: Problems) -> MonitoredCheck | None:

@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from release_gates.exceptions import ReleaseGatesError
+
 Path_ = tuple[str | int, ...]
 
 
@@ -60,7 +62,7 @@ class LocatedYaml:
         return None
 
 
-class YamlSyntaxError(ValueError):
+class YamlSyntaxError(ReleaseGatesError, ValueError):
     def __init__(self, line: int | None, message: str) -> None:
         super().__init__(message)
         self.line = line

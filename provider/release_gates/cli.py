@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from release_gates import __version__
+from release_gates.exceptions import ReleaseGatesError
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INCONCLUSIVE, EXIT_ERROR = 0, 1, 2, 3, 4
 
 
-class UsageError(Exception):
+class UsageError(ReleaseGatesError):
     """Bad arguments or a missing input file: exit code 2."""
 
 

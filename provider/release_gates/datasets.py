@@ -49,14 +49,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
+from release_gates.exceptions import DatasetError
+
 if TYPE_CHECKING:
     import pandas as pd
 
     from release_gates.policy import Dataset
-
-
-class DatasetError(ValueError):
-    """A dataset could not be read; the message names the dataset and the reason."""
 
 
 #: Resolves an Airflow connection id to a SQLAlchemy URL (injectable for use without Airflow).

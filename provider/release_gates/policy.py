@@ -42,6 +42,7 @@ from pydantic import (
 )
 
 from release_gates._yaml import LocatedYaml, Path_, YamlSyntaxError, format_path, load_located
+from release_gates.exceptions import ReleaseGatesError
 from release_gates.results import Severity
 
 POLICY_VERSION = 1
@@ -74,7 +75,7 @@ class PolicyProblem:
         return f"PolicyProblem({self!s})"
 
 
-class PolicyError(ValueError):
+class PolicyError(ReleaseGatesError, ValueError):
     """The policy file is invalid. ``problems`` lists every problem found, in file order."""
 
     def __init__(self, problems: list[PolicyProblem]) -> None:

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from release_gates.exceptions import DriftInputError
 from release_gates.results import Artifact, CheckResult, Finding, Severity, Status, utcnow
 
 if TYPE_CHECKING:
@@ -54,10 +55,6 @@ ColumnKind = Literal["num", "cat"]
 FEW_VALUES = 5
 #: Rows per side used to render the HTML report.
 DEFAULT_REPORT_ROWS = 5000
-
-
-class DriftInputError(ValueError):
-    """The check cannot run on these inputs (missing column, unknown method): an ERROR result."""
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,8 @@ def _standalone(args: argparse.Namespace) -> tuple[Any, dict[str, Any], list[str
 
 def _run(args: argparse.Namespace) -> CheckResult:
     from release_gates.checks.drift import evaluate_drift
-    from release_gates.datasets import DatasetError, fingerprint, load_frame, locate
+    from release_gates.datasets import fingerprint, load_frame, locate
+    from release_gates.exceptions import DatasetError
     from release_gates.results import CheckResult
 
     if args.report_rows < 1:

@@ -28,6 +28,7 @@ from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
 from release_gates import __version__
+from release_gates.exceptions import FairnessInputError
 from release_gates.results import CheckResult, Finding, Severity, Status, utcnow
 
 if TYPE_CHECKING:
@@ -38,10 +39,6 @@ if TYPE_CHECKING:
 
 MISSING = "(missing)"
 METRICS = ("selection_rate", "base_rate", "tpr", "fpr", "fnr", "precision", "error_rate")
-
-
-class FairnessInputError(ValueError):
-    """The evaluation data cannot be scored as binary outcomes; names the column and the problem."""
 
 
 # --------------------------------------------------------------------------------------------------

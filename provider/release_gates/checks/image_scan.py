@@ -32,6 +32,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Protocol
 
+from release_gates.exceptions import InvalidTargetError, TrivyError, TrivyReportError
 from release_gates.policy import ImageScanCheck, Waiver, is_templated
 from release_gates.results import Artifact, CheckResult, Finding, Severity, Status, utcnow
 
@@ -55,18 +56,6 @@ _RANK = {s: i for i, s in enumerate(Severity)}  # Severity.rank, as a lookup: it
 # --------------------------------------------------------------------------------------------------
 # Errors
 # --------------------------------------------------------------------------------------------------
-
-
-class TrivyError(RuntimeError):
-    """Trivy could not run: binary missing or too old, timeout, failed run, DB missing (→ ERROR)."""
-
-
-class TrivyReportError(ValueError):
-    """The output is not a Trivy JSON report this reader understands (→ ERROR)."""
-
-
-class InvalidTargetError(ValueError):
-    """A scan target that must not reach the command line (→ ERROR)."""
 
 
 # --------------------------------------------------------------------------------------------------

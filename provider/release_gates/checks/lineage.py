@@ -39,14 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from release_gates.datasets import (
-    ConnectionResolver,
-    DatasetError,
-    DatasetLocation,
-    fingerprint,
-    load_frame,
-    locate,
-)
+from release_gates.datasets import ConnectionResolver, DatasetLocation, fingerprint, load_frame, locate
+from release_gates.exceptions import DatasetError, SuiteError
 from release_gates.policy import is_templated
 from release_gates.results import CheckResult, Finding, Severity, Status, utcnow
 
@@ -72,10 +66,6 @@ _RULE_TITLES = {
     "label_share_min": "positive-label share below the declared minimum",
     "label_share_max": "positive-label share above the declared maximum",
 }
-
-
-class SuiteError(ValueError):
-    """An expectation suite file is missing, not JSON, or holds an expectation GX does not know."""
 
 
 @dataclass

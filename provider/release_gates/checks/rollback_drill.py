@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from release_gates import __version__
 from release_gates.deploy.calls import TargetError, TargetNotStableError, now_iso
+from release_gates.exceptions import ReleaseGatesError
 from release_gates.results import CheckResult, Finding, Severity, Status, utcnow
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ class RetryPolicy:
         return float(min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
 
 
-class StepFailedError(Exception):
+class StepFailedError(ReleaseGatesError):
     """A drill step gave up: a non-transient error, a timeout, or transient errors past the retries."""
 
     def __init__(self, step: str, error: BaseException, attempts: int) -> None:

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from release_gates import __version__
-from release_gates.checks.fairness import FairnessInputError, count_outcomes, rate
+from release_gates.checks.fairness import count_outcomes, rate
+from release_gates.exceptions import FairnessInputError, ModelLoadError
 from release_gates.results import CheckResult, Finding, Severity, Status, utcnow
 
 if TYPE_CHECKING:
@@ -33,10 +34,6 @@ if TYPE_CHECKING:
     from release_gates.policy import ModelRef, StressSafetyCheck, StressScenario
 
 Predict = Callable[["pd.DataFrame"], Any]
-
-
-class ModelLoadError(RuntimeError):
-    """The model could not be loaded safely (hash mismatch, untrusted types, import failure)."""
 
 
 def load_model(ref: ModelRef, *, base_dir: str | Path | None = None) -> tuple[Predict, dict[str, Any]]:

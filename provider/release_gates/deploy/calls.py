@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from release_gates.exceptions import ReleaseGatesError
+
 THROTTLING_CODES = frozenset(
     {
         "Throttling",
@@ -76,7 +78,7 @@ NOT_FOUND_CODES = frozenset(
 )
 
 
-class TargetError(RuntimeError):
+class TargetError(ReleaseGatesError, RuntimeError):
     """An AWS call (or a platform condition) stopped a target operation.
 
     ``transient`` says whether trying again may succeed; the drill retries only those.

@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-from release_gates.evidence.store import (
-    RECORD_KINDS,
-    ChainInfo,
-    EvidenceError,
-    EvidenceNotFoundError,
-    EvidenceRecord,
-    EvidenceSealedError,
-    EvidenceStore,
-    default_url,
-)
-from release_gates.evidence.verify import BundleError, VerifyReport, verify_bundle
+from release_gates.evidence.store import RECORD_KINDS, ChainInfo, EvidenceRecord, EvidenceStore, default_url
+from release_gates.evidence.verify import VerifyReport, verify_bundle
+from release_gates.exceptions import BundleError, EvidenceError, EvidenceNotFoundError, EvidenceSealedError
 
 __all__ = [
     "RECORD_KINDS",

@@ -33,6 +33,7 @@ from sqlalchemy.pool import NullPool
 from release_gates.evidence.canonical import GENESIS_HASH, canonical_json, record_hash, sha256_text
 from release_gates.evidence.schema import chains, records
 from release_gates.evidence.verify import ChainHead, VerifyReport, verify_records
+from release_gates.exceptions import EvidenceError, EvidenceNotFoundError, EvidenceSealedError
 
 log = logging.getLogger(__name__)
 
@@ -54,18 +55,6 @@ RECORD_KINDS = (
     "report",
     "release_sealed",
 )
-
-
-class EvidenceError(RuntimeError):
-    """The evidence store could not do what was asked (and nothing partial was written)."""
-
-
-class EvidenceSealedError(EvidenceError):
-    """The chain was sealed; a sealed release takes no further records."""
-
-
-class EvidenceNotFoundError(EvidenceError, KeyError):
-    pass
 
 
 def default_url() -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from release_gates.evidence.canonical import GENESIS_HASH, canonical_json, record_hash, sha256_text
+from release_gates.exceptions import BundleError
 
 
 @dataclass(frozen=True)
@@ -131,10 +132,6 @@ def verify_records(
         problem=first[1] if first else None,
         problems=[p[1] for p in problems],
     )
-
-
-class BundleError(ValueError):
-    pass
 
 
 def verify_bundle(bundle: dict[str, Any] | str | Path) -> VerifyReport:

@@ -45,11 +45,15 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 
-from release_gates.checks.image_scan import (
+from release_gates.checks.image_scan import TrivyScan, validate_image_reference
+from release_gates.exceptions import (
     InvalidTargetError,
+    TrivyDbMissingError,
     TrivyError,
-    TrivyScan,
-    validate_image_reference,
+    TrivyNotFoundError,
+    TrivyRunError,
+    TrivyTimeoutError,
+    TrivyVersionError,
 )
 
 #: Oldest Trivy accepted: 0.63 added ``--disable-telemetry``; with ``--skip-version-check`` it keeps
@@ -75,26 +79,6 @@ _VERSION_MEMO_FILE = "release_gates_trivy_version.json"
 _version_memo: dict[tuple[str, int, int], str] = {}
 
 _SUBCOMMANDS = {"image": "image", "tarball": "image", "filesystem": "fs", "sbom": "sbom"}
-
-
-class TrivyNotFoundError(TrivyError):
-    """No usable ``trivy`` executable."""
-
-
-class TrivyVersionError(TrivyError):
-    """The executable is older than the minimum, or its version cannot be told."""
-
-
-class TrivyTimeoutError(TrivyError):
-    """A Trivy command did not finish within its timeout (it was killed)."""
-
-
-class TrivyRunError(TrivyError):
-    """Trivy exited non-zero; the message quotes the last lines of its error output."""
-
-
-class TrivyDbMissingError(TrivyError):
-    """A vulnerability scan was asked for without downloads, and the cache holds no DB."""
 
 
 def parse_version(text: str) -> tuple[int, int, int] | None:

@@ -22,7 +22,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from release_gates.datasets import ConnectionResolver, DatasetError, locate, mask_password
+from release_gates.datasets import ConnectionResolver, locate, mask_password
+from release_gates.exceptions import InferenceLogError
 from release_gates.monitoring.plan import as_utc
 from release_gates.policy import Dataset
 
@@ -33,10 +34,6 @@ if TYPE_CHECKING:
     from release_gates.policy import InferenceLog
 
 LOG_NAME = "inference_log"
-
-
-class InferenceLogError(DatasetError):
-    """The inference log could not be read (missing, unreadable, missing columns, bad timestamp type)."""
 
 
 def log_dataset(log: InferenceLog) -> Dataset:

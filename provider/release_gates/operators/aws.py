@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from release_gates.operators.base import DEFAULT_RELEASE_ID, BaseCheckOperator, CheckErrorException
+from release_gates.exceptions import CheckErrorException, DeploymentActionError
+from release_gates.operators.base import DEFAULT_RELEASE_ID, BaseCheckOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -183,10 +184,6 @@ class SecurityPostureCheckOperator(BaseCheckOperator):
 # --------------------------------------------------------------------------------------------------
 # Release actions
 # --------------------------------------------------------------------------------------------------
-
-
-class DeploymentActionError(Exception):
-    """A promotion or rollback could not complete; recorded in evidence first. Airflow retries it."""
 
 
 class _DeploymentActionOperator(BaseOperator):

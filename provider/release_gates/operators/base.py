@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
+from release_gates.exceptions import CheckErrorException
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
@@ -19,10 +21,6 @@ if TYPE_CHECKING:
     from release_gates.results import CheckResult
 
 DEFAULT_RELEASE_ID = "{{ dag.dag_id }}__{{ run_id }}"
-
-
-class CheckErrorException(Exception):
-    """The check could not run. Raised after the ERROR result was recorded; Airflow retries it."""
 
 
 class BaseCheckOperator(BaseOperator):

@@ -147,7 +147,8 @@ class DataDriftCheckOperator(_DataCheckOperator):
 
     def run_check(self, spec: DriftCheck, policy: ReleasePolicy | None, context: Context) -> CheckResult:
         from release_gates.checks.drift import evaluate_drift
-        from release_gates.datasets import DatasetError, fingerprint, load_frame, locate
+        from release_gates.datasets import fingerprint, load_frame, locate
+        from release_gates.exceptions import DatasetError
 
         declared = self.declared_datasets(policy, context)
         base_dir = self.resolved_base_dir(policy)

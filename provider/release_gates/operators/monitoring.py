@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from release_gates.operators.base import CheckErrorException
+from release_gates.exceptions import CheckErrorException
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -406,10 +406,10 @@ class AutoRollbackOperator(_MonitorStep):
         self, run: _Run, state: MonitorState, incident: Incident, rule: RollbackRule
     ) -> dict[str, Any]:
         from release_gates.deploy.actions import change_version
+        from release_gates.exceptions import DeploymentActionError
         from release_gates.hooks.aws import AwsDeploymentHook
         from release_gates.monitoring.history import load_history
         from release_gates.monitoring.incidents import released_versions, rollback_version
-        from release_gates.operators.aws import DeploymentActionError
 
         deployment = run.policy.deployment
         assert deployment is not None  # the policy loader requires one for rollback_on

@@ -12,9 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from release_gates.exceptions import TrailError
 from release_gates.reports.model import ReleaseReport, build_report, describe_criterion
 from release_gates.reports.render import ReportFile, write_report_files
-from release_gates.reports.trail import ReleaseIndex, Trail, TrailError, load_from_bundle, load_from_store
+from release_gates.reports.trail import ReleaseIndex, Trail, load_from_bundle, load_from_store
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from release_gates.evidence.store import EvidenceRecord
 from release_gates.evidence.verify import VerifyReport, verify_bundle
+from release_gates.exceptions import TrailError
 from release_gates.results import Severity
 
 if TYPE_CHECKING:
@@ -182,10 +183,6 @@ class Trail:
         started = first_payload(self.records, "release_started") or {}
         model: str | None = started.get("model")
         return model
-
-
-class TrailError(ValueError):
-    """The evidence could not be read as a release chain (names what and where)."""
 
 
 def load_from_store(store: EvidenceStore, release_id: str, *, history: int = 10) -> Trail:

@@ -28,7 +28,7 @@ from urllib.parse import quote, unquote, urlparse
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse
 
-from release_gates.ui.plugin import URL_PREFIX
+from release_gates.ui.routes import URL_PREFIX
 
 if TYPE_CHECKING:
     from release_gates.evidence import EvidenceRecord, EvidenceStore

@@ -7,10 +7,10 @@ from urllib.parse import quote
 
 from airflow.sdk import BaseOperatorLink
 
+from release_gates.ui.routes import RUN_TAB_ROUTE
+
 if TYPE_CHECKING:
     from airflow.sdk.types import TaskInstanceKey
-
-RUN_TAB_ROUTE = "release_gates"  # the url_route of the plugin's dag_run view
 
 
 def run_tab_url(dag_id: str, run_id: str, base_url: str = "") -> str:

@@ -18,12 +18,10 @@ from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
 
+from release_gates.ui.routes import RELEASES_ROUTE, RUN_TAB_ROUTE, URL_PREFIX
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
-
-URL_PREFIX = "/release-gates"
-RUN_TAB_ROUTE = "release_gates"
-RELEASES_ROUTE = "releases"
 
 
 class LazyApp:

@@ -24,7 +24,8 @@ from typing import Any
 
 from airflow.sdk import DAG
 
-from release_gates.policy import _DURATION, ReleasePolicy, load_policy, parse_duration
+from release_gates.kinds.fields import DURATION_PATTERN, parse_duration
+from release_gates.policy import ReleasePolicy, load_policy
 
 
 def monitoring_timetable(policy: ReleasePolicy) -> Any:
@@ -33,7 +34,7 @@ def monitoring_timetable(policy: ReleasePolicy) -> Any:
 
     assert policy.monitoring is not None
     schedule = policy.monitoring.schedule
-    if _DURATION.match(schedule):
+    if DURATION_PATTERN.match(schedule):
         return DeltaDataIntervalTimetable(parse_duration(schedule))
     return CronDataIntervalTimetable(schedule, timezone="UTC")
 

@@ -1,0 +1,45 @@
+"""``kind: drift`` — per-column data drift and prediction drift against a reference dataset."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from release_gates.kinds.declaration import CheckKind
+from release_gates.kinds.fields import CheckSpecBase, Fraction, PositiveFloat
+
+
+class DriftCheck(CheckSpecBase):
+    kind: Literal["drift"]
+    reference: str
+    current: str
+    columns: list[str] | None = None
+    method: str = Field(default="auto", description="auto, or an Evidently stattest name.")
+    column_methods: dict[str, str] = Field(default_factory=dict)
+    num_method: str | None = Field(default=None, description="Stattest for numerical columns (else auto).")
+    cat_method: str | None = Field(default=None, description="Stattest for categorical columns (else auto).")
+    threshold: PositiveFloat | None = None
+    column_thresholds: dict[str, PositiveFloat] = Field(default_factory=dict)
+    large_sample_rows: Annotated[int, Field(ge=1)] = Field(
+        default=1000,
+        description="Above this many reference rows, auto picks distance measures over p-value tests.",
+    )
+    drift_share: Fraction = 0.5
+    prediction_drift: bool = True
+    sample_rows: Annotated[int, Field(gt=0)] | None = None
+    seed: int = 0
+
+    def dataset_refs(self) -> list[tuple[str, str]]:
+        return [("reference", self.reference), ("current", self.current)]
+
+
+KIND = CheckKind(
+    name="drift",
+    spec=DriftCheck,
+    engine="release_gates.checks.drift:evaluate_drift",
+    resolver="release_gates.inputs.drift:resolve_drift_inputs",
+    operator="release_gates.operators.data:DataDriftCheckOperator",
+    cli_command="release_gates.cli.checks.drift:COMMAND",
+    report_panel="release_gates.reports.panels:drift_panels",
+)

@@ -1,0 +1,172 @@
+"""Reading a policy file: YAML with line numbers → the model → cross-field rules; every problem at once."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from pathlib import Path
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+
+from release_gates._yaml import LocatedYaml, Path_, YamlSyntaxError, load_located
+from release_gates.kinds import KIND_NAMES
+from release_gates.policy.model import ReleasePolicy
+from release_gates.policy.problems import PolicyError, PolicyProblem
+from release_gates.policy.rules import cross_check
+
+
+def load_policy(path: str | Path) -> ReleasePolicy:
+    """Read and validate a policy file; raises :class:`PolicyError` listing every problem."""
+    path = Path(path)
+    source = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise PolicyError(
+            [PolicyProblem(source, None, (), f"cannot read policy file: {exc.strerror}")]
+        ) from exc
+    return parse_policy(raw, source=source)
+
+
+def parse_policy(text: str | bytes, *, source: str = "<string>") -> ReleasePolicy:
+    raw = text.encode() if isinstance(text, str) else text
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PolicyError([PolicyProblem(source, None, (), f"not UTF-8 text: {exc}")]) from exc
+    try:
+        located, dup_problems = load_located(decoded)
+    except YamlSyntaxError as exc:
+        raise PolicyError([PolicyProblem(source, exc.line, (), exc.message)]) from exc
+
+    problems = [PolicyProblem(source, p.line, p.path, p.message) for p in dup_problems]
+    if not isinstance(located.data, dict):
+        kind = "empty" if located.data is None else f"a {type(located.data).__name__}"
+        problems.append(PolicyProblem(source, 1, (), f"the policy must be a mapping, the file is {kind}"))
+        raise PolicyError(problems)
+
+    try:
+        policy = ReleasePolicy.model_validate(located.data)
+    except ValidationError as exc:
+        problems += _translate(exc, located, source)
+        raise PolicyError(problems) from None
+    problems += [PolicyProblem(source, located.line_of(p), p, m) for p, m in cross_check(policy)]
+    if problems:
+        raise PolicyError(problems)
+    policy._source = source
+    policy._sha256 = hashlib.sha256(raw).hexdigest()
+    return policy
+
+
+def _translate(exc: ValidationError, located: LocatedYaml, source: str) -> list[PolicyProblem]:
+    problems = []
+    for error in exc.errors(include_url=False):
+        path, missing = _data_path(error["loc"], located.data)
+        if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            path, missing = (*path, "kind"), error["type"] == "union_tag_not_found"
+        message = _message(error, path, located)
+        line = located.line_of(path if not missing else path[:-1])
+        problems.append(PolicyProblem(source, line, path, message))
+    return problems
+
+
+def _data_path(loc: tuple[str | int, ...], data: Any) -> tuple[Path_, bool]:
+    """Map a pydantic error location onto the document, dropping union tags and validator names.
+
+    Returns the path and whether its last element is absent from the document (a missing field).
+    """
+    path: list[str | int] = []
+    node = data
+    for i, part in enumerate(loc):
+        if part == "[key]":
+            # pydantic's marker for "the mapping key itself is invalid": the path already ends at it
+            continue
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+            path.append(str(part))  # mapping keys print as names, never as list indices
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+            path.append(part)
+        elif i == len(loc) - 1 and isinstance(node, dict):
+            path.append(str(part))
+            return tuple(path), True
+        # otherwise: a discriminator tag ("fairness") or a validator name: skip it
+    return tuple(path), False
+
+
+def _message(error: Any, path: Path_, located: LocatedYaml) -> str:
+    kind = error["type"]
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "extra_forbidden":
+        return _unknown_field_message(path, located)
+    if kind == "union_tag_invalid":
+        return f"unknown check kind {error['input'].get('kind')!r} (expected one of: {', '.join(KIND_NAMES)})"
+    if kind == "union_tag_not_found":
+        return f"check needs a 'kind' (one of: {', '.join(KIND_NAMES)})"
+    if kind == "literal_error":
+        return f"{error['input']!r} is not allowed; expected {error['ctx']['expected']}"
+    msg: str = error["msg"]
+    for prefix in ("Value error, ", "Assertion failed, "):
+        msg = msg.removeprefix(prefix)
+    return msg[:1].lower() + msg[1:]
+
+
+def _unknown_field_message(path: Path_, located: LocatedYaml) -> str:
+    # Suggest the nearest known field: typos are the most common policy mistake.
+    model = _model_at(path[:-1], located.data)
+    known = list(model.model_fields) if model is not None else []
+    close = difflib.get_close_matches(str(path[-1]), known, n=1)
+    return f"unknown field (did you mean {close[0]!r}?)" if close else "unknown field"
+
+
+def _model_at(path: Path_, data: Any) -> type[BaseModel] | None:
+    """The pydantic model that validates the mapping at ``path`` of the document, if any."""
+    annotation: Any = ReleasePolicy
+    node = data
+    for part in path:
+        model = _pick_model(annotation, node)
+        if model is not None:
+            field = model.model_fields.get(str(part))
+            if field is None:
+                return None
+            annotation = field.annotation
+        else:
+            args = [a for a in get_args(annotation) if a is not type(None)]
+            container = get_origin(_strip_optional(annotation))
+            if container is list:
+                annotation = get_args(_strip_optional(annotation))[0]
+            elif container is dict:
+                annotation = get_args(_strip_optional(annotation))[1]
+            elif not args:
+                return None
+        node = node[part]
+    return _pick_model(annotation, node)
+
+
+def _strip_optional(annotation: Any) -> Any:
+    if get_origin(annotation) in (Union, UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
+
+
+def _pick_model(annotation: Any, node: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _pick_model(get_args(annotation)[0], node)
+    if origin in (Union, UnionType):
+        models = [m for a in get_args(annotation) if (m := _pick_model(a, node)) is not None]
+        if len(models) == 1:
+            return models[0]
+        kind = node.get("kind") if isinstance(node, dict) else None
+        for model in models:
+            kind_field = model.model_fields.get("kind")
+            if kind_field is not None and kind in get_args(kind_field.annotation):
+                return model
+    return None

@@ -1,0 +1,92 @@
+"""The release policy as a validated model: gates (with their typed checks) and every section."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, PrivateAttr
+
+from release_gates.kinds import CheckSpec
+from release_gates.kinds.common import Waiver
+from release_gates.kinds.fields import Duration, Identifier, PolicyModel
+from release_gates.policy.monitoring import Monitoring
+from release_gates.policy.sections import (
+    Approval,
+    Dataset,
+    Deployment,
+    Notifications,
+    OwnerRole,
+    Release,
+    RemediationSla,
+)
+
+POLICY_VERSION = 1
+
+
+class Gate(PolicyModel):
+    id: Identifier
+    owner: str = Field(min_length=1, description="Owner role (a key of `owners`).")
+    title: str = ""
+    rationale: str = Field(min_length=1, description="Why this gate exists, quoted in remediation items.")
+    mitigations: list[str] = Field(default_factory=list)
+    estimate: Duration | None = Field(default=None, description="Time estimate to run and review.")
+    checks: list[CheckSpec] = Field(min_length=1)
+    decision_timeout: Duration = Field(
+        default=timedelta(hours=24),
+        description="How long the owner has to decide on remediation (then: delay).",
+    )
+
+
+class ReleasePolicy(PolicyModel):
+    policy_version: Literal[1]
+    release: Release
+    owners: dict[Identifier, OwnerRole] = Field(min_length=1)
+    remediation_sla: RemediationSla = RemediationSla()
+    datasets: dict[Identifier, Dataset] = Field(default_factory=dict)
+    gates: list[Gate] = Field(min_length=1)
+    waivers: list[Waiver] = Field(default_factory=list)
+    approvals: dict[Identifier, Approval] = Field(default_factory=dict)
+    deployment: Deployment | None = None
+    notifications: Notifications = Notifications()
+    monitoring: Monitoring | None = None
+
+    _source: str = PrivateAttr(default="<memory>")
+    _sha256: str = PrivateAttr(default="")
+
+    @property
+    def source(self) -> str:
+        return self._source
+
+    @property
+    def sha256(self) -> str:
+        """sha256 of the policy file's bytes: the policy fingerprint recorded with every release."""
+        return self._sha256
+
+    @property
+    def base_dir(self) -> Path:
+        """Relative paths in the policy (datasets, suites, models) are relative to the policy file."""
+        return Path.cwd() if self._source.startswith("<") else Path(self._source).resolve().parent
+
+    def dataset(self, name: str) -> Dataset:
+        try:
+            return self.datasets[name]
+        except KeyError:
+            raise KeyError(f"no dataset {name!r} in policy {self._source}") from None
+
+    def gate(self, gate_id: str) -> Gate:
+        for gate in self.gates:
+            if gate.id == gate_id:
+                return gate
+        raise KeyError(f"no gate {gate_id!r} in policy (gates: {', '.join(g.id for g in self.gates)})")
+
+    def iter_checks(self) -> Iterator[tuple[Gate, CheckSpec, str]]:
+        """Every check with its gate and its policy-wide id ``<gate>.<check>``."""
+        for gate in self.gates:
+            for check in gate.checks:
+                yield gate, check, f"{gate.id}.{check.check_name}"
+
+    def users_of(self, role: str) -> list[str]:
+        return list(self.owners[role].users)

@@ -22,23 +22,19 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from release_gates.checks.image_scan import evaluate_trivy_report, load_report, redact_secrets, run_image_scan
+from release_gates.checks.image_scan.redaction import redact_secrets
+from release_gates.checks.image_scan.report import load_report
+from release_gates.checks.image_scan.scan import run_image_scan
+from release_gates.checks.image_scan.verdict import evaluate_trivy_report
 from release_gates.policy import ImageScanCheck
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURE = REPO.parent / "shared" / "fixtures" / "trivy" / "alpine-39.json"
+FIXTURE = REPO / "tests" / "fixtures" / "trivy" / "alpine-39.json"
 
 
 def _report(findings: int) -> bytes:
-    if FIXTURE.is_file():
-        base = json.loads(FIXTURE.read_text())
-        vulns = base["Results"][0]["Vulnerabilities"]
-    else:  # same shape, made up, when the fixtures are not next to the repository
-        base = {"SchemaVersion": 2, "ArtifactName": "x", "ArtifactType": "container_image", "Results": [{}]}
-        vulns = [
-            {"VulnerabilityID": f"CVE-2099-{i}", "PkgName": "p", "InstalledVersion": "1", "Severity": s}
-            for i, s in enumerate(("CRITICAL", "HIGH", "MEDIUM", "LOW"))
-        ]
+    base = json.loads(FIXTURE.read_text())
+    vulns = base["Results"][0]["Vulnerabilities"]
     base["Results"][0]["Vulnerabilities"] = [
         {**vulns[i % len(vulns)], "PkgName": f"{vulns[i % len(vulns)]['PkgName']}-{i // len(vulns)}"}
         for i in range(findings)

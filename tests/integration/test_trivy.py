@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from release_gates.checks.image_scan import run_image_scan
+from release_gates.checks.image_scan.scan import run_image_scan
 from release_gates.demo.offline_trivy import Advisory, build_image_tarball, build_trivy_db
 from release_gates.policy import ImageScanCheck, Waiver
 from release_gates.results import Severity, Status
@@ -39,7 +39,7 @@ ADVISORIES = [
 
 @pytest.fixture(scope="session")
 def trivy_binary() -> Path:
-    from release_gates.checks.image_scan import TrivyError
+    from release_gates.exceptions import TrivyError
     from release_gates.hooks.trivy import TrivyHook
 
     try:
@@ -681,7 +681,7 @@ def test_connection_settings_and_their_overrides(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv(
         "AIRFLOW_CONN_TRIVY_BAD", json.dumps({"conn_type": "x", "extra": {"db_repository": "-x"}})
     )
-    from release_gates.checks.image_scan import TrivyError
+    from release_gates.exceptions import TrivyError
 
     with pytest.raises(TrivyError, match="db_repository: invalid image reference"):
         TrivyHook("trivy_bad").get_settings()

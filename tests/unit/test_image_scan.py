@@ -13,29 +13,19 @@ from typing import Any
 import pytest
 
 from release_gates import cli
-from release_gates.checks.image_scan import (
-    REDACTED,
-    UNPINNED_ID,
-    InvalidTargetError,
-    TrivyReportError,
-    evaluate_trivy_report,
-    fit_for_evidence,
-    is_pinned,
-    load_report,
-    parse_findings,
-    redact_secrets,
-    resolve_digest,
-    run_image_scan,
-    validate_image_reference,
-)
+from release_gates.checks.image_scan.evidence_budget import fit_for_evidence
+from release_gates.checks.image_scan.image_identity import UNPINNED_ID, resolve_digest
+from release_gates.checks.image_scan.redaction import REDACTED, redact_secrets
+from release_gates.checks.image_scan.report import load_report, parse_findings
+from release_gates.checks.image_scan.scan import run_image_scan
+from release_gates.checks.image_scan.targets import is_pinned, validate_image_reference
+from release_gates.checks.image_scan.verdict import evaluate_trivy_report
+from release_gates.exceptions import InvalidTargetError, TrivyReportError
 from release_gates.policy import ImageScanCheck, Waiver
 from release_gates.results import Severity, Status
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "trivy"
-needs_fixtures = pytest.mark.skipif(
-    not (FIXTURES / "README.md").is_file(),
-    reason=f"real Trivy reports not available (expected in {FIXTURES})",
-)
+# Real Trivy reports, kept in the repository with their upstream source (see the README there).
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "trivy"
 TODAY = date(2026, 6, 1)
 DIGEST = "sha256:" + "ab" * 32
 # The GitHub token that upstream's secrets.json quotes on a context line, around a masked secret.
@@ -70,8 +60,6 @@ def waiver(finding_id: str, expires: date, **fields: Any) -> Waiver:
 
 
 def _readme_rows() -> list[dict[str, str]]:
-    if not (FIXTURES / "README.md").is_file():
-        return []
     text = (FIXTURES / "README.md").read_text()
     section = text[text.index("## Contents per file") :]
     lines = [line for line in section.splitlines() if line.startswith("|")]
@@ -92,13 +80,11 @@ def _sev(cell: str) -> dict[str, int]:
 README_ROWS = _readme_rows()
 
 
-@needs_fixtures
 def test_the_readme_table_lists_every_fixture() -> None:
     assert sorted(r["File"] for r in README_ROWS) == sorted(p.name for p in FIXTURES.glob("*.json"))
     assert len(README_ROWS) == 11
 
 
-@needs_fixtures
 @pytest.mark.parametrize("row", README_ROWS, ids=[r["File"] for r in README_ROWS])
 def test_counts_match_the_fixture_readme(row: dict[str, str]) -> None:
     report = fixture(row["File"])
@@ -124,7 +110,6 @@ def test_counts_match_the_fixture_readme(row: dict[str, str]) -> None:
     assert by_class.get("secret", 0) == sum(_sev(row["Secrets by Severity"]).values())
 
 
-@needs_fixtures
 def test_a_vulnerability_finding_carries_package_versions_class_and_url() -> None:
     result = evaluate(fixture("debian-buster.json"))
     critical = next(f for f in result.findings if f.id == "CVE-2019-18224")
@@ -149,7 +134,6 @@ def test_a_vulnerability_finding_carries_package_versions_class_and_url() -> Non
     json.dumps(result.to_dict())
 
 
-@needs_fixtures
 def test_default_policy_fails_on_critical_only() -> None:
     assert evaluate(fixture("alpine-39.json")).status is Status.FAIL  # 2 CRITICAL
     assert evaluate(fixture("alpine-310.json")).status is Status.PASS  # 4 MEDIUM
@@ -158,7 +142,6 @@ def test_default_policy_fails_on_critical_only() -> None:
     assert result.metrics["violations"] == ["vulnerabilities CRITICAL 2 > 0"]
 
 
-@needs_fixtures
 def test_thresholds_per_severity_change_the_verdict() -> None:
     report = fixture("alpine-39.json")
     assert evaluate(report, spec(max_findings={"CRITICAL": 2})).status is Status.PASS
@@ -169,7 +152,6 @@ def test_thresholds_per_severity_change_the_verdict() -> None:
     assert evaluate(ubuntu, spec(max_findings={})).status is Status.PASS
 
 
-@needs_fixtures
 def test_fixable_only_counts_only_vulnerabilities_with_a_fix() -> None:
     report = fixture("distroless-base.json")  # 2 MEDIUM without a fix, 2 LOW with one
     strict = spec(max_findings={"MEDIUM": 0})
@@ -182,14 +164,12 @@ def test_fixable_only_counts_only_vulnerabilities_with_a_fix() -> None:
     assert evaluate(report, spec(max_findings={"LOW": 1}, fixable_only=True)).status is Status.FAIL
 
 
-@needs_fixtures
 def test_fixable_only_matches_trivys_own_ignore_unfixed_report() -> None:
     full = evaluate(fixture("debian-buster.json"), spec(max_findings={"LOW": 0}, fixable_only=True))
     ignore_unfixed = evaluate(fixture("debian-buster-ignore-unfixed.json"), spec(max_findings={"LOW": 0}))
     assert full.metrics["gated"] == ignore_unfixed.metrics["gated"]
 
 
-@needs_fixtures
 def test_an_active_waiver_covers_findings_which_stay_reported() -> None:
     report = fixture("alpine-39.json")
     check = spec(waivers=[waiver("CVE-2019-14697", TODAY + timedelta(days=200))])
@@ -210,7 +190,6 @@ def test_an_active_waiver_covers_findings_which_stay_reported() -> None:
     assert result.counts_by_severity(include_waived=True)["CRITICAL"] == 2
 
 
-@needs_fixtures
 def test_a_waiver_expiring_within_warn_days_warns_and_names_the_owner() -> None:
     check = spec(waivers=[waiver("CVE-2019-14697", TODAY + timedelta(days=14))])
     result = evaluate(fixture("alpine-39.json"), check)
@@ -224,7 +203,6 @@ def test_a_waiver_expiring_within_warn_days_warns_and_names_the_owner() -> None:
     assert evaluate(fixture("alpine-39.json"), spec(waivers=check.waivers, warn_days=3)).status is Status.PASS
 
 
-@needs_fixtures
 def test_an_expired_waiver_no_longer_applies() -> None:
     check = spec(waivers=[waiver("CVE-2019-14697", TODAY - timedelta(days=1))])
     result = evaluate(fixture("alpine-39.json"), check)
@@ -237,7 +215,6 @@ def test_an_expired_waiver_no_longer_applies() -> None:
     assert evaluate(fixture("alpine-39.json"), check, today=TODAY - timedelta(days=1)).status is Status.WARN
 
 
-@needs_fixtures
 def test_waivers_scoped_by_purl_and_path() -> None:
     report = fixture("alpine-39.json")
     musl_only = spec(waivers=[waiver("CVE-2019-14697", date(2027, 1, 1), purls=["pkg:apk/alpine/musl"])])
@@ -254,7 +231,6 @@ def test_waivers_scoped_by_purl_and_path() -> None:
     assert evaluate(report, this_path).status is Status.PASS
 
 
-@needs_fixtures
 def test_policy_level_waivers_apply_to_their_gates_only() -> None:
     report = fixture("alpine-39.json")
     for_security = waiver("CVE-2019-14697", date(2027, 1, 1), gates=["security"])
@@ -265,7 +241,6 @@ def test_policy_level_waivers_apply_to_their_gates_only() -> None:
     assert evaluate(report, policy_waivers=[everywhere]).status is Status.PASS
 
 
-@needs_fixtures
 def test_secrets_always_fail_and_their_values_are_never_kept() -> None:
     report = fixture("secrets.json")
     assert SECRET_IN_CONTEXT in json.dumps(report)  # upstream's report quotes it on a context line
@@ -297,7 +272,6 @@ def test_secrets_always_fail_and_their_values_are_never_kept() -> None:
     assert SECRET_IN_CONTEXT in json.dumps(report), "the input must not be modified"
 
 
-@needs_fixtures
 def test_a_waived_secret_no_longer_fails() -> None:
     waivers = [
         waiver("aws-access-key-id", date(2027, 1, 1), paths=["deploy.sh"]),
@@ -339,7 +313,6 @@ def test_no_quoted_source_line_survives_redaction() -> None:
     assert "s3cr3t-4" in json.dumps(report)  # the input is not modified
 
 
-@needs_fixtures
 def test_the_image_config_keeps_no_env_value_or_build_command() -> None:
     report = fixture("alpine-39.json")
     config = report["Metadata"]["ImageConfig"]
@@ -379,7 +352,6 @@ def test_layer_build_commands_are_redacted() -> None:
     assert layer["CreatedBy"].startswith("RUN curl")
 
 
-@needs_fixtures
 def test_misconfigurations_gate_on_their_own_thresholds() -> None:
     report = fixture("dockerfile.json")  # one HIGH failure: DS-0002 (root user)
     result = evaluate(report)
@@ -486,7 +458,6 @@ def test_unknown_severity_is_gated_as_medium_by_default_and_configurable() -> No
     assert evaluate(report).findings[0].data["trivy_severity"] == "UNKNOWN"
 
 
-@needs_fixtures
 def test_unknown_and_future_fields_are_ignored() -> None:
     report = fixture("alpine-39.json")
     future = copy.deepcopy(report)
@@ -559,7 +530,6 @@ def test_an_image_without_os_or_packages_is_inconclusive_for_vulnerabilities() -
 # --------------------------------------------------------------------------------------------------
 
 
-@needs_fixtures
 def test_a_tag_only_reference_is_a_finding_and_the_digest_is_recorded() -> None:
     report = fixture("alpine-310.json")
     tag = "ghcr.io/aquasecurity/trivy-test-images:alpine-310"
@@ -664,7 +634,6 @@ def test_is_pinned() -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-@needs_fixtures
 def test_gating_an_existing_report_stores_it_redacted_with_its_sha256(tmp_path: Path) -> None:
     import hashlib
 
@@ -696,7 +665,6 @@ def test_an_unrendered_template_is_an_error(tmp_path: Path) -> None:
     assert result.status is Status.ERROR and "unrendered template" in result.summary
 
 
-@needs_fixtures
 def test_a_huge_result_is_shortened_to_fit_evidence_keeping_counts_and_verdict() -> None:
     report = fixture("alpine-39.json")
     vulns = report["Results"][0]["Vulnerabilities"]
@@ -715,7 +683,6 @@ def test_a_huge_result_is_shortened_to_fit_evidence_keeping_counts_and_verdict()
     assert fit_for_evidence(small) is small
 
 
-@needs_fixtures
 def test_top_packages_rank_by_vulnerability_count() -> None:
     result = evaluate(fixture("ubuntu-1804.json"))
     top = result.metrics["top_packages"]
@@ -750,7 +717,6 @@ def run_cli(*argv: str) -> tuple[int, str]:
     return cli.main(list(argv), out=out), out.getvalue()
 
 
-@needs_fixtures
 def test_cli_gates_a_report_with_exit_codes(tmp_path: Path) -> None:
     art = ["--artifacts-dir", str(tmp_path)]
     report = str(FIXTURES / "alpine-39.json")
@@ -778,7 +744,6 @@ def test_cli_gates_a_report_with_exit_codes(tmp_path: Path) -> None:
     assert code == 0 and json.loads(out)["metrics"]["thresholds"]["fixable_only"] is True
 
 
-@needs_fixtures
 def test_cli_takes_thresholds_and_waivers_from_the_policy(tmp_path: Path) -> None:
     policy = tmp_path / "policy.yaml"
     policy.write_text(
@@ -806,7 +771,6 @@ def test_cli_takes_thresholds_and_waivers_from_the_policy(tmp_path: Path) -> Non
     assert code == 1
 
 
-@needs_fixtures
 def test_cli_usage_errors_and_faults(tmp_path: Path) -> None:
     art = ["--artifacts-dir", str(tmp_path)]
     report = str(FIXTURES / "alpine-39.json")

@@ -23,7 +23,7 @@ in ``extra``; constructor arguments win over it:
 
 Every command is an argument list (never a shell); targets are validated before they reach it.
 Registry rate limits (``TOOMANYREQUESTS``) are retried with exponential backoff; every other
-failure raises a :class:`~release_gates.checks.image_scan.TrivyError` with a one-line message.
+failure raises a :class:`~release_gates.exceptions.TrivyError` with a one-line message.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 
-from release_gates.checks.image_scan import TrivyScan, validate_image_reference
+from release_gates.checks.image_scan.scanner import TrivyScan
+from release_gates.checks.image_scan.targets import validate_image_reference
 from release_gates.exceptions import (
     InvalidTargetError,
     TrivyDbMissingError,

@@ -13,7 +13,6 @@ policy file's directory (the policy's convention) or, without a policy, the work
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
@@ -177,13 +176,6 @@ class DataDriftCheckOperator(_DataCheckOperator):
         )
 
     def _artifact_dir(self) -> Path:
-        if self.artifact_dir:
-            return Path(self.artifact_dir)
-        home = os.environ.get("AIRFLOW_HOME") or str(Path.home() / "airflow")
-        return Path(home) / "release_gates" / "artifacts" / _path_part(self.release_id)
+        from release_gates.artifacts import artifact_dir
 
-
-def _path_part(value: str) -> str:
-    import re
-
-    return re.sub(r"[^A-Za-z0-9._+-]+", "_", value).strip("._") or "release"
+        return Path(self.artifact_dir) if self.artifact_dir else artifact_dir(self.release_id)

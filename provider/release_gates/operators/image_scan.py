@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +20,7 @@ class ImageScanOperator(BaseCheckOperator):
     JSON report, gated by the check's thresholds and waivers.
 
     The redacted Trivy report and a CycloneDX SBOM converted from it are written to
-    ``artifacts_dir`` (default ``$AIRFLOW_HOME/release_gates/artifacts/<release_id>/``) and recorded
+    ``artifacts_dir`` (default: the run's folder, :func:`release_gates.artifacts.artifact_dir`) and recorded
     with their sha256; XCom carries only the summary. Secret values never leave Trivy's output.
 
     :param trivy_conn_id: connection of type ``release_gates_trivy`` (binary, cache, DB mirror,
@@ -46,7 +44,8 @@ class ImageScanOperator(BaseCheckOperator):
         self.artifacts_dir = artifacts_dir
 
     def run_check(self, spec: ImageScanCheck, policy: ReleasePolicy | None, context: Context) -> CheckResult:
-        from release_gates.checks.image_scan import fit_for_evidence, run_image_scan
+        from release_gates.checks.image_scan.evidence_budget import fit_for_evidence
+        from release_gates.checks.image_scan.scan import run_image_scan
         from release_gates.hooks.trivy import TrivyHook
 
         result = run_image_scan(
@@ -60,9 +59,6 @@ class ImageScanOperator(BaseCheckOperator):
         return fit_for_evidence(result)
 
     def _artifacts_path(self) -> Path:
-        if self.artifacts_dir:
-            return Path(self.artifacts_dir)
-        home = Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow")
-        # Run ids carry ':' and '+'; keep one safe directory name per release chain.
-        release = re.sub(r"[^A-Za-z0-9._-]+", "_", self.release_id) or "release"
-        return home / "release_gates" / "artifacts" / release
+        from release_gates.artifacts import artifact_dir
+
+        return Path(self.artifacts_dir) if self.artifacts_dir else artifact_dir(self.release_id)

@@ -12,11 +12,11 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
-import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from release_gates.artifacts import artifact_dir
 
 if TYPE_CHECKING:
     from release_gates.evidence import EvidenceStore
@@ -25,11 +25,8 @@ log = logging.getLogger(__name__)
 
 
 def artifacts_dir(release_id: str) -> Path:
-    """``$AIRFLOW_HOME/release_gates/artifacts/<safe release id>/report`` (the check artifacts' home)."""
-    home = Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow")
-    # Run ids carry ':' and '+'; one safe directory name per release chain, as the check operators use.
-    release = re.sub(r"[^A-Za-z0-9._-]+", "_", release_id) or "release"
-    return home / "release_gates" / "artifacts" / release / "report"
+    """``report/`` in the run's artifact folder, next to the check operators' artifacts."""
+    return artifact_dir(release_id, "report")
 
 
 def record_policy_snapshot(

@@ -160,7 +160,9 @@ def record_big_release(work: Path) -> tuple[str, str]:
 
 def bench_report(url: str, release_id: str, work: Path, rounds: int = 5) -> None:
     from release_gates.evidence import EvidenceStore
-    from release_gates.reports import build_report, load_from_store, write_report_files
+    from release_gates.reports.build import build_report
+    from release_gates.reports.render import write_report_files
+    from release_gates.reports.trail import load_from_store
 
     store = EvidenceStore(url)
     timings: dict[str, list[float]] = {"load trail + verify": [], "build report data": [], "write files": []}

@@ -14,9 +14,12 @@ import pytest
 from release_gates.checks.fairness import wilson_interval
 from release_gates.cli import main
 from release_gates.evidence import verify_bundle
-from release_gates.reports import build_report, describe_criterion, load_from_bundle, load_from_store
+from release_gates.reports.build import build_report
 from release_gates.reports.render import checklist_csv
+from release_gates.reports.rows import MISSING, worst_recorded_status
 from release_gates.reports.seal import record_release_report
+from release_gates.reports.trail import load_from_bundle, load_from_store
+from release_gates.reports.wording import describe_criterion
 from tests.report_fixtures import T0, RecordedReleases, payloads, recorded_releases
 
 
@@ -103,6 +106,25 @@ def test_heat_map_cells_count_unwaived_findings_coloured_by_worst_status(report)
     assert hm.waived[2][1] == 1
     assert hm.label(2, 1) == "2 FAIL (+1 waived)"
     assert report.findings_by_severity == {"CRITICAL": 1, "HIGH": 3, "MEDIUM": 1, "LOW": 1, "INFO": 0}
+
+
+@pytest.mark.parametrize(
+    ("statuses", "expected"),
+    [
+        (["PASS", "WARN"], "WARN"),
+        (["WARN", "INCONCLUSIVE", "PASS"], "INCONCLUSIVE"),
+        (["INCONCLUSIVE", "FAIL"], "FAIL"),
+        (["FAIL", "ERROR"], "ERROR"),
+        (["ERROR", MISSING, "PASS"], MISSING),  # no result is as bad as an error, and says so
+        (["PASS", None, "not a status"], "PASS"),  # what is no status does not count
+        ([None], None),
+        ([], None),  # nothing recorded is not INCONCLUSIVE: the report says "no checks"
+    ],
+)
+def test_worst_recorded_status_ranks_like_status_worst_with_missing_last(
+    statuses: list[str | None], expected: str | None
+) -> None:
+    assert worst_recorded_status(statuses) == expected
 
 
 def test_heat_map_files_draw_the_same_matrix(recorded: RecordedReleases) -> None:

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from release_gates.exceptions import TrailError
-from release_gates.reports.model import ReleaseReport, build_report, describe_criterion
+from release_gates.reports.build import build_report
 from release_gates.reports.render import ReportFile, write_report_files
+from release_gates.reports.rows import ReleaseReport
 from release_gates.reports.trail import ReleaseIndex, Trail, load_from_bundle, load_from_store
+from release_gates.reports.wording import describe_criterion
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -2,7 +2,8 @@
 
 matplotlib is imported inside each function (never at module level: DAG parses and the UI do not
 pay for it) with the non-interactive Agg backend. Every figure draws only the data handed to it
-from :mod:`release_gates.reports.model`, so tests check numbers there, not pixels.
+from :mod:`release_gates.reports.panels` (shapes in :mod:`release_gates.reports.rows`), so tests
+check numbers there, not pixels.
 
 Readable without colour: statuses use the Okabe–Ito palette (safe for the common colour-vision
 deficiencies), each heat-map cell also carries a hatch pattern and its count and status as text, and
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from release_gates.reports.model import DriftPanel, FairnessPanel, HeatMap, HistoryPoint
+    from release_gates.reports.rows import DriftPanel, FairnessPanel, HeatMap, HistoryPoint
 
 #: Okabe–Ito colours; distinct in grayscale too (luminance falls from PASS-free cells to ERROR).
 STATUS_COLOURS = {

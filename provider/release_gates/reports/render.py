@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from release_gates.reports.model import ReleaseReport
+    from release_gates.reports.rows import ReleaseReport
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -186,7 +186,7 @@ def render_markdown(report: ReleaseReport, *, charts: bool = True) -> str:
 
 
 def checklist_csv(report: ReleaseReport) -> str:
-    from release_gates.reports.model import ChecklistRow
+    from release_gates.reports.rows import ChecklistRow
 
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(ChecklistRow.FIELDS), lineterminator="\n")

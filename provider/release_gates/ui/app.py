@@ -32,7 +32,7 @@ from release_gates.ui.routes import URL_PREFIX
 
 if TYPE_CHECKING:
     from release_gates.evidence import EvidenceRecord, EvidenceStore
-    from release_gates.reports import ReleaseReport
+    from release_gates.reports.rows import ReleaseReport
     from release_gates.reports.trail import ReleaseDigest, ReleaseIndex
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -107,7 +107,7 @@ def find_release(dag_id: str, run_id: str) -> ReleaseDigest | None:
 
 
 def release_report(found: ReleaseDigest) -> ReleaseReport:
-    from release_gates.reports import build_report
+    from release_gates.reports.build import build_report
     from release_gates.reports.trail import Trail, attach_history
 
     records = EVIDENCE.records(found.release_id, found.head_hash)

@@ -12,26 +12,18 @@ import pytest
 
 from release_gates.checks.fairness import count_outcomes, evaluate_subgroup_fairness
 from release_gates.evidence import EvidenceRecord, EvidenceStore
-from release_gates.monitoring.incidents import (
-    MonitorState,
-    Verdict,
-    acknowledge_incident,
-    breach_severity,
-    check_passes,
-    due_incident_steps,
-    due_item_steps,
-    escalation_steps,
-    fold_monitoring,
+from release_gates.monitoring.acknowledge import acknowledge_incident
+from release_gates.monitoring.escalation import due_incident_steps, due_item_steps, escalation_steps
+from release_gates.monitoring.incidents import MonitorState, fold_monitoring, plan_incidents
+from release_gates.monitoring.plan import Window, monitor_chain_id, monitoring_plan, window_for
+from release_gates.monitoring.priority import Verdict, breach_severity, priority_for, traffic_share
+from release_gates.monitoring.remediation_items import check_passes, remediation_items
+from release_gates.monitoring.rollback import (
     last_rollback_at,
-    plan_incidents,
-    priority_for,
     released_versions,
-    remediation_items,
     rollback_rule_for,
     rollback_version,
-    traffic_share,
 )
-from release_gates.monitoring.plan import Window, monitor_chain_id, monitoring_plan, window_for
 from release_gates.policy import DEFAULT_PRIORITY_RULES, FairnessCheck, ReleasePolicy, parse_policy
 from release_gates.results import Severity
 

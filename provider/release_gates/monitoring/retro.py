@@ -29,13 +29,9 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 from release_gates.monitoring.history import ModelHistory, release_model
-from release_gates.monitoring.incidents import (
-    FALSE_POSITIVE,
-    check_passes,
-    closed_at,
-    fold_monitoring,
-    remediation_items,
-)
+from release_gates.monitoring.acknowledge import FALSE_POSITIVE
+from release_gates.monitoring.incidents import fold_monitoring
+from release_gates.monitoring.remediation_items import check_passes, closed_at, remediation_items
 from release_gates.monitoring.plan import monitor_chain_id
 from release_gates.results import Status
 

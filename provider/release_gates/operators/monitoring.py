@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 
     from release_gates.evidence import EvidenceStore
     from release_gates.monitoring.engines import WindowEvaluation
-    from release_gates.monitoring.incidents import EscalationStep, Incident, MonitorState
+    from release_gates.monitoring.escalation import EscalationStep
+    from release_gates.monitoring.incidents import Incident, MonitorState
     from release_gates.monitoring.plan import MonitoringPlan, Window
     from release_gates.policy import ReleasePolicy, RollbackRule
 
@@ -116,8 +117,9 @@ class _MonitorStep(BaseOperator):
         self, run: _Run, steps: Sequence[EscalationStep], state: MonitorState
     ) -> list[dict[str, Any]]:
         """Notify each step (incident or remediation item) and record it."""
+        from release_gates.monitoring.escalation import incident_message, item_message
         from release_gates.monitoring.history import load_history
-        from release_gates.monitoring.incidents import incident_message, item_message, remediation_items
+        from release_gates.monitoring.remediation_items import remediation_items
 
         plan = run.plan
         items = None
@@ -162,7 +164,7 @@ class EvaluateWindowOperator(_MonitorStep):
     ui_color = "#fef7e0"
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from release_gates.monitoring.incidents import verdict_of
+        from release_gates.monitoring.priority import verdict_of
 
         run = self._start(context)
         plan, window = run.plan, run.window
@@ -291,7 +293,8 @@ class ManageIncidentsOperator(_MonitorStep):
         super().__init__(**kwargs)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from release_gates.monitoring.incidents import Verdict, plan_incidents
+        from release_gates.monitoring.incidents import plan_incidents
+        from release_gates.monitoring.priority import Verdict
 
         run = self._start(context)
         state = run.state()
@@ -326,13 +329,9 @@ class EscalateIncidentsOperator(_MonitorStep):
         super().__init__(**kwargs)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from release_gates.monitoring.escalation import due_incident_steps, due_item_steps
         from release_gates.monitoring.history import load_history
-        from release_gates.monitoring.incidents import (
-            check_passes,
-            due_incident_steps,
-            due_item_steps,
-            remediation_items,
-        )
+        from release_gates.monitoring.remediation_items import check_passes, remediation_items
 
         run = self._start(context)
         plan = run.plan
@@ -368,7 +367,7 @@ class AutoRollbackOperator(_MonitorStep):
         super().__init__(**kwargs)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from release_gates.monitoring.incidents import last_rollback_at, rollback_rule_for
+        from release_gates.monitoring.rollback import last_rollback_at, rollback_rule_for
 
         run = self._start(context)
         state = run.state()
@@ -409,7 +408,7 @@ class AutoRollbackOperator(_MonitorStep):
         from release_gates.exceptions import DeploymentActionError
         from release_gates.hooks.aws import AwsDeploymentHook
         from release_gates.monitoring.history import load_history
-        from release_gates.monitoring.incidents import released_versions, rollback_version
+        from release_gates.monitoring.rollback import released_versions, rollback_version
 
         deployment = run.policy.deployment
         assert deployment is not None  # the policy loader requires one for rollback_on
@@ -457,7 +456,7 @@ class AutoRollbackOperator(_MonitorStep):
 
     def _escalate_all(self, run: _Run, state: MonitorState, incident: Incident, reason: str) -> None:
         """Every step of the path not told yet, now."""
-        from release_gates.monitoring.incidents import escalation_steps
+        from release_gates.monitoring.escalation import escalation_steps
 
         steps = escalation_steps(
             run.plan.monitoring.escalation,

@@ -1,20 +1,19 @@
 """Wall time of the release DAG on one Celery worker against two (production topology, no Docker).
 
 The ``make demo`` release of the fair candidate (eight checks in four gates, two-person sign-off,
-promotion) runs on :class:`release_gates.demo.cluster.Cluster` with 1, then 2 workers of
+promotion) runs on :class:`release_gates_testing.cluster.Cluster` with 1, then 2 workers of
 ``--concurrency`` task slots each (default 1: a worker stands for a one-slot machine, so two workers
 can run checks of different gates side by side). Wall time runs from the REST trigger to the end of
 the run and includes the scripted humans, who answer 5 s after a step parks (the same for both).
 Also printed: the check phase (first check started → last check finished, from the task instances)
 and the sum of the checks' own run times. Prints figures only.
 
-    .venv/bin/python benchmarks/cluster_bench.py [--runs 2] [--concurrency 1]
+    PYTHONPATH=. .venv/bin/python benchmarks/cluster_bench.py [--runs 2] [--concurrency 1]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -42,7 +41,7 @@ def reset_alias(moto_url: str) -> None:
     """Put the Lambda alias back on version 2, where every measured release starts."""
     import boto3  # type: ignore[import-untyped]
 
-    from release_gates.demo import aws
+    from release_gates_testing import aws
 
     client = boto3.client(
         "lambda",
@@ -57,11 +56,9 @@ def reset_alias(moto_url: str) -> None:
 def measure(
     workers: int, args: argparse.Namespace, assets: Any, moto_url: str, work: Path
 ) -> list[dict[str, float]]:
-    from release_gates.demo import aws
-    from release_gates.demo.cluster import Cluster
-    from release_gates.demo.cluster_demo import release
-    from release_gates.demo.run import DAG_ID, USERS, _script
+    from demo.runner import DAG_ID, USERS, airflow_connections, human_script, play_release
     from release_gates.policy import load_policy
+    from release_gates_testing.cluster import Cluster
 
     check_ids = {
         check_id for _, _, check_id in load_policy(REPO / "include" / "release_policy.yaml").iter_checks()
@@ -74,18 +71,13 @@ def measure(
         "image": str(assets.image),
         "datasets": {"eval": str(candidate.eval_data)},
     }
-    trivy = {"cache_dir": str(assets.trivy_cache), "skip_db_update": True, "offline_scan": True}
     cluster = Cluster(
         work / f"airflow-{workers}",
         REPO / "dags",
         USERS,
         workers=workers,
         worker_concurrency=args.concurrency,
-        extra_env={
-            "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws.connection(moto_url)),
-            "AIRFLOW_CONN_TRIVY_DEFAULT": json.dumps({"conn_type": "release_gates_trivy", "extra": trivy}),
-            "AWS_DEFAULT_REGION": aws.REGION,
-        },
+        extra_env=airflow_connections(moto_url, assets),
     )
     results = []
     try:
@@ -95,7 +87,7 @@ def measure(
             reset_alias(moto_url)
             began = time.monotonic()
             run_id = cluster.trigger(DAG_ID, conf)
-            release(cluster, {"fair": run_id}, {"fair": _script("fair")}, log=lambda _: None)
+            play_release(cluster, {"fair": run_id}, {"fair": human_script("fair")}, log=lambda _: None)
             wall = time.monotonic() - began
             state = cluster.run_state(DAG_ID, run_id)
             span, busy = check_phase(cluster.task_instances(DAG_ID, run_id), check_ids)
@@ -120,8 +112,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=1, help="task slots per worker")
     args = parser.parse_args()
 
-    from release_gates.demo import aws
-    from release_gates.demo.prepare import prepare
+    from demo.prepare import prepare
+    from release_gates_testing import aws
 
     with tempfile.TemporaryDirectory(prefix="rg-cluster-bench-") as tmp:
         work = Path(tmp)
@@ -131,7 +123,7 @@ def main() -> None:
             aws.setup(moto_url)
             figures = {n: measure(n, args, assets, moto_url, work) for n in (1, 2)}
         finally:
-            aws.stop(moto)
+            aws.stop_moto(moto)
 
     print(f"release DAG (fair candidate), {args.concurrency} slot(s) per worker, median of {args.runs}:")
     medians = {n: {k: statistics.median(r[k] for r in runs) for k in runs[0]} for n, runs in figures.items()}

@@ -14,7 +14,7 @@ rows) and over read + evaluate. Error rates reuse the fairness check's grouped c
 features), so their time is the interval arithmetic alone. Imports (Evidently ≈ 6 s) are paid in a
 warm-up run on a small window before the clock starts. Best of ``--repeat`` runs.
 
-    .venv/bin/python benchmarks/monitoring_bench.py [--rows 100000 1000000] [--repeat 3]
+    PYTHONPATH=. .venv/bin/python benchmarks/monitoring_bench.py [--rows 100000 1000000] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from release_gates.demo.prepare import BASE_FEATURES, _candidate_model, hmda
+from demo.prepare import BASE_FEATURES, candidate_model, hmda
 from release_gates.monitoring.engines import evaluate_window, window_columns
 from release_gates.monitoring.plan import monitoring_plan, window_for
 from release_gates.monitoring.source import load_window
@@ -90,7 +90,7 @@ def scored_pool() -> tuple[pd.DataFrame, pd.DataFrame]:
     """(HMDA scored by the fair candidate, the scored evaluation half = the reference)."""
     frame = hmda()
     train, evaluation = train_test_split(frame, test_size=0.5, random_state=7, stratify=frame["approved"])
-    model = _candidate_model(train, BASE_FEATURES, 0.3)
+    model = candidate_model(train, BASE_FEATURES, 0.3)
 
     def score(part: pd.DataFrame) -> pd.DataFrame:
         return part.assign(

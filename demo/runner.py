@@ -1,139 +1,55 @@
-"""``make demo``: release two candidates of the mortgage-approval model end to end, locally.
+"""``python -m demo``: release two candidates of the mortgage-approval model end to end, locally.
 
-1. prepares real data and two candidates (fair, biased), a serving image and an offline Trivy DB;
-2. starts an AWS API emulator (moto) with the Lambda function, alarm and bucket the policy checks,
-   and ``airflow standalone`` (SQLite, LocalExecutor) with this repository's ``dags/``;
-3. triggers the release DAG for both candidates through the REST API and plays the humans (ethics
-   reviewer, release manager) through the HITL REST API;
-4. prints, per run, gates → verdict → top findings, remediation items, human decisions, the final
-   decision and the evidence chain's verification.
+``--topology standalone`` (``make demo``, the default) runs ``airflow standalone`` (SQLite,
+LocalExecutor) with the evidence store in SQLite; ``--topology cluster`` (``make cluster-demo``) runs
+Airflow as production runs it, without Docker (:class:`~release_gates_testing.cluster.Cluster`):
+PostgreSQL for the metadata and, in its own database, the evidence store; Redis as the Celery broker;
+scheduler, dag-processor, triggerer and API server as separate processes; two Celery workers. Both:
 
-Everything started is stopped on exit, also on Ctrl-C; ``KEEP=1`` leaves Airflow running.
+1. prepare real data and two candidates (fair, biased), a serving image and an offline Trivy DB;
+2. start an AWS API emulator (moto) with the Lambda function, alarm and bucket the policy checks,
+   and Airflow with this repository's ``dags/``;
+3. trigger the release DAG for both candidates through the REST API and play the humans (reviewers,
+   ethics reviewer, release manager) through the HITL REST API;
+4. print, per run, gates → verdict → top findings, remediation items, human decisions, the final
+   decision and the evidence chain's verification (on the cluster also which worker ran which tasks).
+
+The fair candidate must be released and the biased one held; the exit status says whether they were.
+Everything started is stopped on exit, also on Ctrl-C or SIGTERM; ``KEEP=1`` leaves Airflow running.
+Working files go to ``.demo/`` (``.demo/cluster/`` for the cluster).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from release_gates.demo import aws
-from release_gates.demo.humans import Answer, play_runs
-from release_gates.demo.standalone import Standalone
+from demo.prepare import DemoAssets
+from release_gates_testing import aws
+from release_gates_testing.airflow import Standalone
+from release_gates_testing.humans import Answer, play_runs
 
 DAG_ID = "release_mortgage_approval"
 USERS = {"admin": "admin", "aisha": "aisha", "tomas": "tomas", "li": "li", "marta": "marta"}
+EXPECTED = {"fair": "released", "biased": "held"}
+TOPOLOGIES = ("standalone", "cluster")
 
 
 def say(message: str) -> None:
     print(message, flush=True)
 
 
-class Demo:
-    def __init__(self, repo: Path, work: Path, keep: bool) -> None:
-        self.repo = repo
-        self.work = work
-        self.keep = keep
-        self.moto: subprocess.Popen[bytes] | None = None
-        self.airflow: Standalone | None = None
-
-    def stop(self) -> None:
-        if self.airflow is not None:
-            self.airflow.stop()
-        aws.stop(self.moto)
-
-    def run(self) -> int:
-        from release_gates.demo.prepare import prepare
-        from release_gates.demo.summary import print_release
-
-        started = time.monotonic()
-        say("== 1/4 preparing real data, two candidates, an image and an offline vulnerability DB")
-        assets = prepare(self.repo / "include", self.work, log=say)
-
-        say("== 2/4 starting the AWS API emulator and Airflow (standalone, SQLite)")
-        self.moto, moto_url = aws.start_moto(self.work / "moto.log")
-        resources = aws.setup(moto_url)
-        say(f"  AWS emulator on {moto_url}: Lambda {resources['function']} (alias live → v2), alarm, bucket")
-        evidence_url = f"sqlite:///{self.work / 'evidence.db'}"
-        os.environ["RELEASE_GATES_EVIDENCE_URL"] = evidence_url
-        trivy = {"cache_dir": str(assets.trivy_cache), "skip_db_update": True, "offline_scan": True}
-        self.airflow = Standalone(
-            self.work / "airflow",
-            self.repo / "dags",
-            USERS,
-            extra_env={
-                "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws.connection(moto_url)),
-                "AIRFLOW_CONN_TRIVY_DEFAULT": json.dumps(
-                    {"conn_type": "release_gates_trivy", "extra": trivy}
-                ),
-                "RELEASE_GATES_EVIDENCE_URL": evidence_url,
-                "AWS_DEFAULT_REGION": aws.REGION,
-            },
-        ).start()
-        airflow = self.airflow
-        say(f"  Airflow on {airflow.base_url} (log: {airflow.log_path})")
-        airflow.wait_for_dag(DAG_ID)
-
-        say("== 3/4 triggering both releases; the humans answer through the REST API")
-        runs = trigger_candidates(airflow, assets)
-        play_runs(airflow, DAG_ID, runs, {name: _script(name) for name in runs}, log=say)
-
-        say("== 4/4 results")
-        decisions = {name: print_release(f"{DAG_ID}__{run_id}", name, say) for name, run_id in runs.items()}
-        elapsed = time.monotonic() - started
-        engine = _engine_seconds([f"{DAG_ID}__{run_id}" for run_id in runs.values()])
-        say(f"\nDone in {elapsed:.0f} s ({engine:.0f} s of it inside check engines, summed over both runs).")
-        say(f"Airflow UI: {airflow.base_url} (user admin, password admin)")
-        say(f"Evidence store: {evidence_url}  ·  try: release-gates evidence list --url {evidence_url}")
-        if self.keep:
-            say("KEEP=1: Airflow keeps running; press Ctrl-C to stop everything.")
-            while True:
-                time.sleep(3600)
-        expected = {"fair": "released", "biased": "held"}
-        if decisions != expected:
-            say(f"unexpected decisions {decisions} (expected {expected}); see {airflow.log_path}")
-            return 1
-        return 0
-
-
-def trigger_candidates(airflow: Any, assets: Any) -> dict[str, str]:
-    """Trigger the release DAG once per candidate through the REST API; returns name → run id."""
-    runs = {}
-    for name, candidate in assets.candidates.items():
-        conf = {
-            "model_version": candidate.version,
-            "model_uri": str(candidate.model),
-            "model_sha256": candidate.sha256,
-            "image": str(assets.image),
-            "datasets": {"eval": str(candidate.eval_data)},
-        }
-        runs[name] = airflow.trigger(DAG_ID, conf)
-        say(f"  triggered {name!r} candidate (version {candidate.version}): run {runs[name]}")
-    return runs
-
-
-def _engine_seconds(release_ids: list[str]) -> float:
-    """Time spent inside check engines, from the results' own timestamps in the evidence trail."""
-    from datetime import datetime
-
-    from release_gates.evidence import EvidenceStore
-
-    store = EvidenceStore()
-    total = 0.0
-    for release_id in release_ids:
-        for record in store.records(release_id, kind="check_result"):
-            started, finished = record.payload.get("started_at"), record.payload.get("finished_at")
-            if started and finished:
-                total += (datetime.fromisoformat(finished) - datetime.fromisoformat(started)).total_seconds()
-    return total
-
-
-def _script(candidate: str) -> dict[str, Answer]:
+def human_script(candidate: str) -> dict[str, Answer]:
     """What the demo's humans decide. Steps not listed are answered with their default (fail closed)."""
     accept = "Reviewed the intervals with the data steward; monitored after release."
     reviews = {
@@ -158,16 +74,167 @@ def _script(candidate: str) -> dict[str, Answer]:
     }
 
 
-def main() -> int:
+def trigger_candidates(
+    airflow: Standalone, assets: DemoAssets, log: Callable[[str], None] = say
+) -> dict[str, str]:
+    """Trigger the release DAG once per candidate through the REST API; returns name → run id."""
+    runs = {}
+    for name, candidate in assets.candidates.items():
+        conf = {
+            "model_version": candidate.version,
+            "model_uri": str(candidate.model),
+            "model_sha256": candidate.sha256,
+            "image": str(assets.image),
+            "datasets": {"eval": str(candidate.eval_data)},
+        }
+        runs[name] = airflow.trigger(DAG_ID, conf)
+        log(f"  triggered {name!r} candidate (version {candidate.version}): run {runs[name]}")
+    return runs
+
+
+def play_release(
+    airflow: Standalone,
+    runs: Mapping[str, str],
+    scripts: Mapping[str, Mapping[str, Answer]],
+    *,
+    log: Callable[[str], None] = say,
+    timeout: float = 1800,
+) -> list[dict[str, Any]]:
+    """Play the humans of each release run (name → run id) until every run has finished."""
+    return play_runs(airflow, DAG_ID, runs, scripts, log=log, timeout=timeout)
+
+
+def placement(airflow: Standalone, run_id: str) -> dict[str, list[str]]:
+    """Worker hostname → the tasks of the run that ran there (latest try)."""
+    where: dict[str, list[str]] = defaultdict(list)
+    for ti in airflow.task_instances(DAG_ID, run_id):
+        if ti.get("hostname"):
+            where[ti["hostname"]].append(ti["task_id"])
+    return dict(sorted(where.items()))
+
+
+def airflow_connections(moto_url: str, assets: DemoAssets) -> dict[str, str]:
+    """Environment for every Airflow component: the AWS emulator and the offline Trivy DB."""
+    trivy = {"cache_dir": str(assets.trivy_cache), "skip_db_update": True, "offline_scan": True}
+    return {
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws.connection(moto_url)),
+        "AIRFLOW_CONN_TRIVY_DEFAULT": json.dumps({"conn_type": "release_gates_trivy", "extra": trivy}),
+        "AWS_DEFAULT_REGION": aws.REGION,
+    }
+
+
+class Demo:
+    def __init__(self, repo: Path, work: Path, *, topology: str, keep: bool) -> None:
+        self.repo = repo
+        self.work = work
+        self.topology = topology
+        self.keep = keep
+        self.moto: subprocess.Popen[bytes] | None = None
+        self.airflow: Standalone | None = None
+
+    def stop(self) -> None:
+        if self.airflow is not None:
+            self.airflow.stop()
+        aws.stop_moto(self.moto)
+
+    def run(self) -> int:
+        from demo.prepare import prepare
+        from demo.summary import engine_seconds, print_release
+
+        started = time.monotonic()
+        say("== 1/4 preparing real data, two candidates, an image and an offline vulnerability DB")
+        assets = prepare(self.repo / "include", self.work, log=say)
+
+        say(f"== 2/4 starting the AWS API emulator and Airflow ({self.topology})")
+        self.moto, moto_url = aws.start_moto(self.work / "moto.log")
+        resources = aws.setup(moto_url)
+        say(f"  AWS emulator on {moto_url}: Lambda {resources['function']} (alias live → v2), alarm, bucket")
+        airflow, logs = self._start_airflow(airflow_connections(moto_url, assets))
+        airflow.wait_for_dag(DAG_ID)
+
+        say("== 3/4 triggering both releases; the humans answer through the REST API")
+        runs = trigger_candidates(airflow, assets)
+        play_release(airflow, runs, {name: human_script(name) for name in runs})
+
+        say("== 4/4 results")
+        decisions = {}
+        for name, run_id in runs.items():
+            decisions[name] = print_release(f"{DAG_ID}__{run_id}", name, say)
+            if self.topology == "cluster":
+                for host, tasks in placement(airflow, run_id).items():
+                    say(f"  ran on {host}: {len(tasks)} tasks ({', '.join(sorted(tasks)[:6])}, …)")
+        engine = engine_seconds([f"{DAG_ID}__{run_id}" for run_id in runs.values()])
+        say(
+            f"\nDone in {time.monotonic() - started:.0f} s "
+            f"({engine:.0f} s of it inside check engines, summed over both runs)."
+        )
+        evidence_url = os.environ["RELEASE_GATES_EVIDENCE_URL"]
+        say(f"Airflow UI: {airflow.base_url} (user admin, password admin)")
+        say(f"Evidence store: {evidence_url}  ·  try: release-gates evidence list --url {evidence_url}")
+        if self.keep:
+            say("KEEP=1: Airflow keeps running; press Ctrl-C to stop everything.")
+            while True:
+                time.sleep(3600)
+        if decisions != EXPECTED:
+            say(f"unexpected decisions {decisions} (expected {EXPECTED}); logs in {logs}")
+            return 1
+        return 0
+
+    def _start_airflow(self, connections: Mapping[str, str]) -> tuple[Standalone, Path]:
+        """Start the chosen topology; returns it and where its logs are.
+
+        Sets ``RELEASE_GATES_EVIDENCE_URL`` here too: this process reads the evidence for the summaries.
+        """
+        if self.topology == "cluster":
+            from release_gates_testing.cluster import Cluster
+
+            cluster = Cluster(
+                self.work / "airflow", self.repo / "dags", USERS, workers=2, extra_env=connections
+            )
+            self.airflow = cluster
+            cluster.start()
+            os.environ["RELEASE_GATES_EVIDENCE_URL"] = cluster.evidence_url
+            say(f"  PostgreSQL: metadata {cluster.metadata_db}, evidence {cluster.evidence_db}")
+            say(f"  Redis broker {cluster.broker_url}; Celery workers: {', '.join(cluster.celery_workers())}")
+            say(f"  API server {cluster.base_url}; logs: {cluster.logs}")
+            return cluster, cluster.logs
+        evidence_url = f"sqlite:///{self.work / 'evidence.db'}"
+        os.environ["RELEASE_GATES_EVIDENCE_URL"] = evidence_url
+        standalone = Standalone(
+            self.work / "airflow",
+            self.repo / "dags",
+            USERS,
+            extra_env={**connections, "RELEASE_GATES_EVIDENCE_URL": evidence_url},
+        )
+        self.airflow = standalone
+        standalone.start()
+        say(f"  Airflow on {standalone.base_url} (log: {standalone.log_path})")
+        return standalone, standalone.log_path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m demo",
+        description="Release two candidates of the mortgage-approval model, end to end.",
+    )
+    parser.add_argument(
+        "--topology",
+        choices=TOPOLOGIES,
+        default="standalone",
+        help="airflow standalone on SQLite (default), or the Celery cluster on PostgreSQL and Redis",
+    )
+    args = parser.parse_args(argv)
     repo = Path(os.environ.get("RELEASE_GATES_REPO", Path.cwd())).resolve()
     if not (repo / "include" / "release_policy.yaml").is_file():
         say(f"run the demo from the repository root (no include/release_policy.yaml in {repo})")
         return 2
-    work = repo / ".demo"
+    work = repo / ".demo" if args.topology == "standalone" else repo / ".demo" / "cluster"
     if work.exists():
         shutil.rmtree(work)
-    work.mkdir()
-    demo = Demo(repo, work, keep=os.environ.get("KEEP", "") not in ("", "0"))
+    work.mkdir(parents=True)
+    demo = Demo(repo, work, topology=args.topology, keep=os.environ.get("KEEP", "") not in ("", "0"))
+    # A plain `kill` must stop Airflow too: turn SIGTERM into an exit that runs the finally below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         return demo.run()
     except KeyboardInterrupt:
@@ -175,7 +242,3 @@ def main() -> int:
         return 130
     finally:
         demo.stop()
-
-
-if __name__ == "__main__":
-    sys.exit(main())

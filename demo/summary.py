@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from release_gates.evidence import EvidenceStore
@@ -52,3 +53,15 @@ def print_release(release_id: str, label: str, say: Callable[[str], None] = prin
     say(f"  decision: {str(decision_text).upper()}{why}")
     say(f"  {report}")
     return str(decision_text) if sealed else None
+
+
+def engine_seconds(release_ids: list[str]) -> float:
+    """Time spent inside check engines, from the results' own timestamps in the evidence trail."""
+    store = EvidenceStore()
+    total = 0.0
+    for release_id in release_ids:
+        for record in store.records(release_id, kind="check_result"):
+            started, finished = record.payload.get("started_at"), record.payload.get("finished_at")
+            if started and finished:
+                total += (datetime.fromisoformat(finished) - datetime.fromisoformat(started)).total_seconds()
+    return total

@@ -1,27 +1,107 @@
-"""A local ``airflow standalone`` for the demo and end-to-end tests: start, talk REST, stop.
+"""Airflow on one machine for tests, the demo and benchmarks, three ways.
 
-Runs on a free loopback port with the simple auth manager and known users, so scripts can log in
-as each person. Everything it starts runs in its own process group and is stopped by :meth:`stop`.
+* :class:`Standalone` — a real ``airflow standalone`` (scheduler, LocalExecutor, API server) on a
+  free loopback port with the simple auth manager and known users, so scripts can log in as each
+  person and talk REST. Everything it starts runs in one process group, stopped by :meth:`~Standalone.stop`.
+  :class:`~release_gates_testing.cluster.Cluster` is its production-topology sibling.
+* :class:`AirflowEnv` — a migrated, throw-away home whose DAG files run with ``dag.test()`` in a fresh
+  interpreter (:meth:`~AirflowEnv.run_dag`), so the calling process's Airflow settings never leak into
+  the run and vice versa. The DAG file must sit in :attr:`AirflowEnv.dags_folder`: ``dag.test()`` only
+  runs DAGs it can find in a bundle. Tests get one per session from the ``airflow_home`` fixture.
+* :func:`run_release` — ``dag.test()`` of a DAG built in this very process (the pytest session, whose
+  conftest points Airflow at a temp home) while scripted humans answer its HITL steps through the API
+  app in-process, sharing the metadata DB.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
+import textwrap
+import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from release_gates.demo.aws import free_port
+from release_gates_testing.humans import Answer, HitlResponder
+from release_gates_testing.processes import BIN, free_port, path_with_bin, stop_group
+
+#: This interpreter's ``airflow`` command.
+AIRFLOW = BIN / "airflow"
+
+#: Airflow users of the in-process test deployment (simple auth manager) and their passwords.
+TEST_USERS = {
+    "admin": "admin-pw",
+    "aisha": "aisha-pw",
+    "tomas": "tomas-pw",
+    "li": "li-pw",
+    "marta": "marta-pw",
+}
+
+
+def home_env(home: Path, dags_folder: Path, *, inherit: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What every Airflow started here needs: its home, its DAGs, no examples, and ``airflow`` on PATH.
+
+    ``inherit`` is the environment to start from (default: this process's).
+    """
+    return {
+        **(os.environ if inherit is None else inherit),
+        # `airflow standalone` starts its components by running `airflow` from PATH.
+        "PATH": path_with_bin(),
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    }
+
+
+def users_env(users: Mapping[str, str], passwords_file: Path) -> dict[str, str]:
+    """Simple-auth-manager settings: every user an admin, passwords read from ``passwords_file``."""
+    return {
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{user}:admin" for user in users),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
+    }
+
+
+def migrate_db(env: Mapping[str, str] | None, *, timeout: float = 600, log_path: Path | None = None) -> None:
+    """``airflow db migrate`` with ``env`` (``None``: this process's); :class:`RuntimeError` if it fails.
+
+    The output goes to ``log_path`` when given; the error shows its end either way.
+    """
+    argv = [str(AIRFLOW), "db", "migrate"]
+    environment = None if env is None else dict(env)
+    if log_path is None:
+        captured = subprocess.run(
+            argv, env=environment, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        returncode, output = captured.returncode, captured.stdout + captured.stderr
+    else:
+        with log_path.open("wb") as log:
+            returncode = subprocess.run(
+                argv, env=environment, stdout=log, stderr=subprocess.STDOUT, timeout=timeout,
+                check=False, start_new_session=True,
+            ).returncode  # fmt: skip
+        output = log_path.read_text(errors="replace")
+    if returncode != 0:
+        raise RuntimeError(f"airflow db migrate failed ({returncode}):\n{output[-4000:]}")
+
+
+# -- airflow standalone ------------------------------------------------------------------------------
 
 
 class Standalone:
+    """A local ``airflow standalone``: start, talk REST, stop (see the module docstring).
+
+    :param home: ``AIRFLOW_HOME``; the server's output goes to ``home/airflow-standalone.log``.
+    :param dags_folder: the DAGs folder it reads.
+    :param users: simple-auth-manager users and their passwords (every user is an admin).
+    :param extra_env: more environment (connections, evidence settings, …); wins over the defaults.
+    """
+
     def __init__(
         self,
         home: Path,
@@ -43,17 +123,9 @@ class Standalone:
 
     @property
     def env(self) -> dict[str, str]:
-        passwords = self.home / "passwords.json"
-        bin_dir = str(Path(sys.executable).parent)
         return {
-            **os.environ,
-            # `airflow standalone` starts its components by running `airflow` from PATH.
-            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-            "AIRFLOW_HOME": str(self.home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:admin" for u in self.users),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+            **home_env(self.home, self.dags_folder),
+            **users_env(self.users, self.home / "passwords.json"),
             "AIRFLOW__API__PORT": str(self.port),
             # Workers reach the execution API here; without it they call :8080 and every task fails.
             "AIRFLOW__API__BASE_URL": self.base_url,
@@ -66,19 +138,19 @@ class Standalone:
         }
 
     def start(self, timeout: float = 300) -> Standalone:
+        """Start and wait until the API server reports healthy; stops everything if it does not."""
         import httpx
 
         self.home.mkdir(parents=True, exist_ok=True)
         (self.home / "passwords.json").write_text(json.dumps(self.users))
-        log = self.log_path.open("wb")
-        airflow = Path(sys.executable).with_name("airflow")
-        self.proc = subprocess.Popen(
-            [str(airflow), "standalone"],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [str(AIRFLOW), "standalone"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -94,24 +166,9 @@ class Standalone:
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            pass
         # The components (API server, scheduler, workers) share the process group and may outlive
         # the parent by a few seconds while they shut down: give them that, then end what is left.
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(proc.pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.5)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_group(proc, grace=30, linger=20)
 
     def __enter__(self) -> Standalone:
         return self.start()
@@ -176,3 +233,192 @@ class Standalone:
         response.raise_for_status()
         instances: list[dict[str, Any]] = response.json()["task_instances"]
         return instances
+
+
+# -- dag.test() in a fresh interpreter ----------------------------------------------------------------
+
+_RESULT_MARK = "DAG_TEST_RESULT:"
+
+# Runs in the child interpreter: load the DAG file, dag.test() it, print states and XComs as JSON.
+_RUNNER = textwrap.dedent(
+    """
+    import json, sys
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    path, dag_id, conf, pattern = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4] or None
+    bag = DagBag(dag_folder=path)
+    if bag.import_errors or dag_id not in bag.dags:
+        sys.exit(f"no DAG {dag_id!r} in {path}: {bag.import_errors}")
+    run = bag.dags[dag_id].test(run_conf=conf or None, mark_success_pattern=pattern)
+    tasks = {}
+    for ti in run.get_task_instances():
+        try:
+            xcom = ti.xcom_pull(task_ids=ti.task_id)
+        except Exception as exc:  # a failed task has no return value to pull
+            xcom = {"xcom_error": repr(exc)}
+        tasks[ti.task_id] = {"state": str(ti.state), "xcom": xcom, "try_number": ti.try_number}
+    print(MARK + json.dumps({"state": str(run.state), "run_id": run.run_id, "tasks": tasks}, default=str))
+    """
+)
+
+
+@dataclass(frozen=True)
+class TaskRun:
+    state: str
+    xcom: Any
+    try_number: int
+
+
+@dataclass(frozen=True)
+class DagRunResult:
+    state: str
+    run_id: str
+    tasks: dict[str, TaskRun]
+    log: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class AirflowEnv:
+    """A migrated Airflow home (SQLite, LocalExecutor) whose DAG files run with ``dag.test()``."""
+
+    home: Path
+    dags_folder: Path
+    env: dict[str, str]
+
+    def write_dag(self, filename: str, source: str) -> Path:
+        path = self.dags_folder / filename
+        path.write_text(textwrap.dedent(source), encoding="utf-8")
+        return path
+
+    def airflow(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(AIRFLOW), *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+
+    def run_dag(
+        self,
+        dag_file: Path,
+        dag_id: str,
+        *,
+        conf: Mapping[str, Any] | None = None,
+        env: Mapping[str, str] | None = None,
+        mark_success_pattern: str | None = None,
+        timeout: float = 300,
+    ) -> DagRunResult:
+        """``dag.test()`` the DAG in ``dag_file`` in a fresh interpreter; task states and XComs back."""
+        runner = _RUNNER.replace("MARK", repr(_RESULT_MARK))
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                runner,
+                str(dag_file),
+                dag_id,
+                json.dumps(dict(conf or {})),
+                mark_success_pattern or "",
+            ],
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        log = proc.stdout + proc.stderr
+        lines = [line for line in proc.stdout.splitlines() if line.startswith(_RESULT_MARK)]
+        if proc.returncode != 0 or not lines:
+            raise AssertionError(
+                f"dag.test() of {dag_id} did not finish (exit {proc.returncode}):\n{log[-6000:]}"
+            )
+        data = json.loads(lines[-1][len(_RESULT_MARK) :])
+        tasks = {task_id: TaskRun(**facts) for task_id, facts in data["tasks"].items()}
+        return DagRunResult(state=data["state"], run_id=data["run_id"], tasks=tasks, log=log)
+
+
+def make_airflow_env(home: Path) -> AirflowEnv:
+    """Create ``home`` (dags folder, SQLite metadata DB) and migrate it."""
+    dags = home / "dags"
+    dags.mkdir(parents=True, exist_ok=True)
+    env = {
+        **home_env(home, dags),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+    }
+    migrate_db(env, timeout=600)
+    return AirflowEnv(home=home, dags_folder=dags, env=env)
+
+
+# -- dag.test() in this process, humans through the in-process API app --------------------------------
+
+_state: dict[str, Any] = {}
+
+
+def migrate_airflow_db() -> None:
+    """Migrate this process's Airflow metadata DB, once per process."""
+    if _state.get("migrated"):
+        return
+    migrate_db(None, timeout=600)
+    _state["migrated"] = True
+
+
+def api_client() -> Any:
+    """Airflow's own API app (core API + auth routes) behind a TestClient."""
+    if "client" not in _state:
+        from airflow.api_fastapi.app import create_app
+        from fastapi.testclient import TestClient
+
+        _state["client"] = TestClient(create_app(apps="core"))
+    return _state["client"]
+
+
+def sync_dag(dag: Any) -> None:
+    """Serialize a DAG built in this process so dag.test() and the API can find it."""
+    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+    from airflow.models.dagbundle import DagBundleModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.merge(DagBundleModel(name="release_gates_tests"))
+    bag = DagBag(dag_folder="/nonexistent", collect_dags=False)
+    bag.bag_dag(dag)
+    sync_bag_to_db(bag, bundle_name="release_gates_tests", bundle_version=None)
+
+
+def run_release(
+    dag: Any,
+    conf: Mapping[str, Any],
+    script: Mapping[str, Answer],
+    *,
+    passwords: Mapping[str, str],
+    timeout: float = 600,
+) -> tuple[Any, list[dict[str, Any]]]:
+    """dag.test() the release DAG while scripted humans answer its HITL steps through REST.
+
+    A step the script does not cover is answered with its default option by its first assigned
+    user and reported as ``unscripted`` (dag.test() would otherwise wait forever).
+    """
+    migrate_airflow_db()
+    sync_dag(dag)
+    responder = HitlResponder(api_client(), passwords, log=lambda _: None)
+    finished = threading.Event()
+    errors: list[BaseException] = []
+
+    def humans() -> None:
+        try:
+            responder.play(
+                dag.dag_id, script, done=finished.is_set, timeout=timeout, poll=0.5, fallback=True, settle=1.0
+            )
+        except BaseException as exc:  # surfaced in the test below
+            errors.append(exc)
+
+    thread = threading.Thread(target=humans, name="hitl-humans", daemon=True)
+    thread.start()
+    try:
+        run = dag.test(run_conf=dict(conf))
+    finally:
+        finished.set()
+        thread.join(timeout=30)
+    if errors:
+        raise errors[0]
+    return run, responder.answered

@@ -1,4 +1,6 @@
-"""The demo's AWS side, on an AWS API emulator (``moto_server``): what the policy's checks look at.
+"""An AWS API emulator (``moto_server``) for tests, the demo and benchmarks, and the demo's AWS side.
+
+:func:`start_moto` starts the emulator; :func:`setup` creates what the demo policy's checks look at:
 
 * the Lambda function ``mortgage-approval-scorer`` with versions 1–4 and the alias ``live`` on 2
   (version 1 is the known-good fallback for the rollback drill; 3 and 4 are the two candidates);
@@ -11,45 +13,53 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from release_gates_testing.processes import BIN, answers_http, free_port, stop_group
 
 FUNCTION = "mortgage-approval-scorer"
 BUCKET = "release-gates-demo-artifacts"
 REGION = "us-east-1"
+#: The emulator's executable (``pip install 'moto[server]'``).
+MOTO_SERVER = BIN / "moto_server"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def start_moto(
+    log_path: Path, *, env: Mapping[str, str] | None = None, timeout: float = 60
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A ``moto_server`` on a free loopback port, in its own process group; returns it and its URL.
 
-
-def start_moto(log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """A ``moto_server`` on a free loopback port; returns the process and its URL."""
+    ``env`` adds to this process's environment (e.g. ``MOTO_ECS_SERVICE_RUNNING``). Raises
+    :class:`RuntimeError` with the end of the log if it exits or does not answer within ``timeout`` s.
+    """
     port = free_port()
-    exe = Path(sys.executable).with_name("moto_server")
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT,
+            [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
             start_new_session=True,
-        )  # fmt: skip
+        )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1)
-            return proc, url
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"moto_server did not start: {log_path.read_text()[-1500:]}") from None
-            time.sleep(0.2)
+    deadline = time.monotonic() + timeout
+    while not answers_http(f"{url}/moto-api/"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_moto(proc)
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"moto_server did not answer on {url} (exit {proc.returncode}):\n{tail}")
+        time.sleep(0.1)
+    return proc, url
+
+
+def stop_moto(proc: subprocess.Popen[bytes] | None) -> None:
+    """Stop a server from :func:`start_moto` (no-op for ``None`` or one that has exited)."""
+    stop_group(proc, grace=10)
 
 
 def connection(url: str) -> dict[str, Any]:
@@ -151,13 +161,3 @@ def setup(url: str) -> dict[str, Any]:
         ),
     )
     return {"function": FUNCTION, "alias": "live", "live_version": "2", "bucket": BUCKET, "topic": topic}
-
-
-def stop(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=10)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        proc.kill()

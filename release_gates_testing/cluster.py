@@ -14,32 +14,31 @@ put themselves in groups of their own) and the servers, also after a failed star
 :meth:`Cluster.kill_worker` SIGKILLs one worker's whole tree, like a machine that dies mid-task.
 
 The REST helpers (``trigger``, ``task_instances``, …) are those of
-:class:`~release_gates.demo.standalone.Standalone`, so the demo, the tests and
-:class:`~release_gates.demo.humans.HitlResponder` work against either.
+:class:`~release_gates_testing.airflow.Standalone`, so the demo, the tests and
+:class:`~release_gates_testing.humans.HitlResponder` work against either.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psutil  # type: ignore[import-untyped]
+from release_gates_testing.airflow import AIRFLOW, Standalone, home_env, migrate_db, users_env
+from release_gates_testing.processes import Service, end_tree, free_port, kill_tree
 
-from release_gates.demo.aws import free_port
-from release_gates.demo.standalone import Standalone
+#: The folder that holds this package: Celery workers import :func:`worker_hostname` from it.
+_IMPORT_ROOT = str(Path(__file__).resolve().parents[1])
 
 #: Environment variable that names the worker to :func:`worker_hostname`.
 WORKER_NAME_ENV = "RELEASE_GATES_WORKER_HOSTNAME"
@@ -56,55 +55,6 @@ COMPONENTS: dict[str, list[str]] = {
 def worker_hostname() -> str:
     """``[core] hostname_callable`` for workers sharing a machine: the worker's own name."""
     return os.environ.get(WORKER_NAME_ENV) or socket.getfqdn()
-
-
-@dataclass
-class Service:
-    """One started process (its own process group) and where its output goes."""
-
-    name: str
-    argv: list[str]
-    log_path: Path
-    proc: subprocess.Popen[bytes] | None = None
-    env: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def tail(self, chars: int = 2000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return ""
-
-
-def _process_tree(pid: int) -> list[Any]:
-    """The process and all its descendants (psutil objects), including ones in other groups."""
-    try:
-        root = psutil.Process(pid)
-        return [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
-
-
-def _end_tree(proc: subprocess.Popen[bytes], *, grace: float) -> None:
-    """SIGTERM the process group, wait up to ``grace`` s, then SIGKILL whatever of the tree is left."""
-    tree = _process_tree(proc.pid)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    for child in tree[1:]:
-        # Task runners live in process groups of their own; they get the signal directly.
-        with contextlib.suppress(psutil.Error):
-            child.terminate()
-    _, alive = psutil.wait_procs(tree, timeout=grace)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    for leftover in alive:
-        with contextlib.suppress(psutil.Error):
-            leftover.kill()
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=10)
 
 
 def _redis_ping(port: int) -> bool:
@@ -186,19 +136,13 @@ class Cluster(Standalone):
             for k, v in os.environ.items()
             if not k.startswith("AIRFLOW") and k != "RELEASE_GATES_EVIDENCE_URL"
         }
-        bin_dir = str(Path(sys.executable).parent)
         return {
-            **inherited,
-            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-            "AIRFLOW_HOME": str(self.home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            **home_env(self.home, self.dags_folder, inherit=inherited),
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
             "AIRFLOW__CORE__AUTH_MANAGER": (
                 "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
             ),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:admin" for u in self.users),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
+            **users_env(self.users, self.home / "passwords.json"),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.metadata_url,
             # Many processes share one small server: keep each one's pool small.
             "AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE": "3",
@@ -225,8 +169,12 @@ class Cluster(Standalone):
         }
 
     def worker_env(self, name: str) -> dict[str, str]:
+        env = self.env
+        # The hostname callable lives in this package, which is not installed: the worker must find it.
+        python_path = os.pathsep.join(p for p in (_IMPORT_ROOT, env.get("PYTHONPATH")) if p)
         return {
-            **self.env,
+            **env,
+            "PYTHONPATH": python_path,
             "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{__name__}.worker_hostname",
             WORKER_NAME_ENV: name,
         }
@@ -243,8 +191,6 @@ class Cluster(Standalone):
         return self
 
     def _start(self, timeout: float) -> None:
-        import json
-
         deadline = time.monotonic() + timeout
         self.logs.mkdir(parents=True, exist_ok=True)
         (self.home / "passwords.json").write_text(json.dumps(self.users))
@@ -295,27 +241,12 @@ class Cluster(Standalone):
                 raise RuntimeError(f"redis-server did not start:\n{service.tail()}")
             time.sleep(0.2)
 
-    def _airflow(self) -> str:
-        return str(Path(sys.executable).with_name("airflow"))
-
     def _migrate(self, deadline: float) -> None:
-        log_path = self.logs / "db-migrate.log"
-        with log_path.open("wb") as log:
-            done = subprocess.run(
-                [self._airflow(), "db", "migrate"],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                timeout=max(30.0, deadline - time.monotonic()),
-                check=False,
-                start_new_session=True,
-            )
-        if done.returncode != 0:
-            tail = log_path.read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"airflow db migrate failed ({done.returncode}):\n{tail}")
+        timeout = max(30.0, deadline - time.monotonic())
+        migrate_db(self.env, timeout=timeout, log_path=self.logs / "db-migrate.log")
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Service:
-        service = Service(name, [self._airflow(), *argv], self.logs / f"{name}.log", env=env)
+        service = Service(name, [str(AIRFLOW), *argv], self.logs / f"{name}.log", env=env)
         with service.log_path.open("ab") as log:
             service.proc = subprocess.Popen(
                 service.argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -384,19 +315,15 @@ class Cluster(Standalone):
     def kill_worker(self, name: str) -> None:
         """SIGKILL the worker's whole process tree (task runners included): a machine that died."""
         service = self.services[name]
-        if service.proc is None:
-            return
-        for process in _process_tree(service.proc.pid):
-            with contextlib.suppress(psutil.Error):
-                process.kill()
-        service.proc.wait(timeout=30)
+        if service.proc is not None:
+            kill_tree(service.proc)
 
     def stop(self) -> None:
         """Stop the workers, the other components, the API server, Redis, then PostgreSQL if it is ours."""
         rank = {name: i for i, name in enumerate([*self.worker_names, *COMPONENTS, "api-server", "redis"])}
         for service in sorted(self.services.values(), key=lambda s: rank.get(s.name, -1)):
             if service.proc is not None and service.proc.poll() is None:
-                _end_tree(service.proc, grace=20)
+                end_tree(service.proc, grace=20)
         self.services.clear()
         if self._redis_dir is not None:
             shutil.rmtree(self._redis_dir, ignore_errors=True)

@@ -139,7 +139,7 @@ def play_runs(
     """Play the humans of each run (name → run id) until every run has finished; returns the answers.
 
     ``airflow`` is a running Airflow with ``client``, ``users`` and ``finished(dag_id, run_id)``
-    (:class:`~release_gates.demo.standalone.Standalone` or the Celery cluster).
+    (:class:`~release_gates_testing.airflow.Standalone` or :class:`~release_gates_testing.cluster.Cluster`).
     """
     responder = HitlResponder(airflow.client, airflow.users, log=log)
     threads = [

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.airflow_harness import TEST_USERS
+from release_gates_testing.airflow import TEST_USERS
 
 REPO = Path(__file__).resolve().parents[1]
 

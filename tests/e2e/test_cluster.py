@@ -2,7 +2,7 @@
 
 PostgreSQL holds Airflow's metadata and, in its own database, the evidence store; Redis is the
 broker; scheduler, dag-processor, triggerer and API server run as separate processes
-(:class:`release_gates.demo.cluster.Cluster`). Humans answer through the HITL REST API.
+(:class:`release_gates_testing.cluster.Cluster`). Humans answer through the HITL REST API.
 
 1. A release runs on both workers, every gate writes to one chain, and the decision is right.
 2. A worker dies (SIGKILL of its whole process tree) in the middle of a slow check: the scheduler
@@ -30,9 +30,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from release_gates.demo.cluster import Cluster
-from release_gates.demo.humans import Answer, HitlResponder
 from release_gates.evidence import EvidenceStore
+from release_gates_testing.cluster import Cluster
+from release_gates_testing.humans import Answer, HitlResponder
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

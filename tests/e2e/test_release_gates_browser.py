@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from release_gates.demo.humans import Answer, HitlResponder
-from release_gates.demo.standalone import Standalone
+from release_gates_testing.airflow import Standalone
+from release_gates_testing.humans import Answer, HitlResponder
 
 pytestmark = pytest.mark.integration
 

@@ -3,35 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _answers(url: str) -> bool:
-    try:
-        urllib.request.urlopen(url, timeout=1).close()
-    except urllib.error.HTTPError:
-        return True  # any HTTP answer means the server is up
-    except OSError:
-        return False
-    return True
+from release_gates_testing import aws
+from release_gates_testing.airflow import AirflowEnv, make_airflow_env
 
 
 @pytest.fixture(scope="session")
@@ -42,35 +19,24 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     ECS services report one running task (``MOTO_ECS_SERVICE_RUNNING=1``) so that a service with
     ``desiredCount=1`` reaches a steady state, as a healthy service would.
     """
-    exe = BIN / "moto_server"
-    if not exe.exists():
+    if not aws.MOTO_SERVER.exists():
         pytest.skip("moto_server is not installed (pip install 'moto[server]')")
-    port = _free_port()
     log_path = tmp_path_factory.mktemp("moto") / "moto_server.log"
-    env = {**os.environ, "MOTO_ECS_SERVICE_RUNNING": "1"}
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env
-        )
-    url = f"http://127.0.0.1:{port}"
+    proc, url = aws.start_moto(log_path, env={"MOTO_ECS_SERVICE_RUNNING": "1"})
     try:
-        deadline = time.monotonic() + 60
-        while not _answers(f"{url}/moto-api/"):
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"moto_server exited with {proc.returncode}: {log_path.read_text()[-2000:]}"
-                )
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"moto_server did not answer on {url} within 60 s")
-            time.sleep(0.1)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        aws.stop_moto(proc)
+
+
+@pytest.fixture(scope="session")
+def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowEnv]:
+    """A migrated Airflow home shared by every test of the session that asks for it.
+
+    ``airflow db migrate`` takes a while: one home per session. Its DAG files run with
+    :meth:`~release_gates_testing.airflow.AirflowEnv.run_dag`.
+    """
+    yield make_airflow_env(tmp_path_factory.mktemp("airflow_home"))
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from release_gates.demo.prepare import BASE_FEATURES, _candidate_model, hmda
+from demo.prepare import BASE_FEATURES, candidate_model, hmda
 
 SENSITIVE = ["afam", "single"]
 LOGGED = [*BASE_FEATURES, *SENSITIVE, "approved", "pred", "score"]
@@ -43,7 +43,7 @@ class HmdaTraffic:
     def build(cls, **settings: Any) -> HmdaTraffic:
         frame = hmda()
         train, evaluation = train_test_split(frame, test_size=0.5, random_state=7, stratify=frame["approved"])
-        model = _candidate_model(train, BASE_FEATURES, 0.3)
+        model = candidate_model(train, BASE_FEATURES, 0.3)
         traffic = cls(model=model, pool=frame, reference=evaluation, **settings)
         traffic.reference = traffic.score(evaluation)
         return traffic

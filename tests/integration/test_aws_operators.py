@@ -22,7 +22,7 @@ from release_gates.operators.aws import (
     SecurityPostureCheckOperator,
 )
 from release_gates.operators.base import CheckErrorException
-from tests.integration.airflow_env import AirflowEnv, airflow_home  # noqa: F401
+from release_gates_testing.airflow import AirflowEnv
 from tests.integration.aws_test_support import (
     FaultInjector,
     alias_version,
@@ -312,7 +312,7 @@ with DAG("aws_release_actions", schedule=None, start_date=datetime(2026, 1, 1), 
 
 def test_operators_in_a_real_dag_run(
     hook: AwsDeploymentHook,
-    airflow_home: AirflowEnv,  # noqa: F811 - the imported fixture
+    airflow_home: AirflowEnv,
     moto_endpoint: str,
     tmp_path: Path,
 ) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from release_gates.evidence import EvidenceStore
-from tests.integration.airflow_env import AirflowEnv, airflow_home  # noqa: F401
+from release_gates_testing.airflow import AirflowEnv
 
 pytestmark = pytest.mark.integration
 
@@ -102,7 +102,7 @@ def test_operators_declare_datasets_as_inlets(data_dir: Path) -> None:
 
 
 def test_dag_test_runs_lineage_and_drift_and_records_evidence(
-    airflow_home: AirflowEnv,  # noqa: F811 - the imported fixture
+    airflow_home: AirflowEnv,
     data_dir: Path,
     tmp_path: Path,
 ) -> None:

@@ -23,7 +23,7 @@ from release_gates.evidence import EvidenceStore
 from release_gates.monitoring import build_monitoring_dag
 from release_gates.monitoring.incidents import Incident, fold_monitoring
 from release_gates.monitoring.plan import monitor_chain_id
-from tests.airflow_harness import migrate_airflow_db, sync_dag
+from release_gates_testing.airflow import migrate_airflow_db, sync_dag
 from tests.integration.aws_test_support import alias_version, make_lambda
 from tests.integration.monitoring_sim import LOGGED, SENSITIVE, HmdaTraffic, write_partition
 

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 from release_gates.dag_factory import build_release_dag
-from release_gates.demo.humans import Answer
 from release_gates.evidence import EvidenceStore
-from tests.airflow_harness import TEST_USERS, run_release
+from release_gates_testing.airflow import TEST_USERS, run_release
+from release_gates_testing.humans import Answer
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.airflow_harness import TEST_USERS, migrate_airflow_db, sync_dag
+from release_gates_testing.airflow import TEST_USERS, migrate_airflow_db, sync_dag
 from tests.report_fixtures import RecordedReleases, recorded_releases
 
 pytestmark = pytest.mark.integration

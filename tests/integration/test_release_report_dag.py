@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from release_gates.cli import main
-from release_gates.demo.humans import Answer
 from release_gates.reports.seal import artifacts_dir
+from release_gates_testing.humans import Answer
 from tests.integration.test_release_dag import eval_frame, release
 
 pytestmark = pytest.mark.integration

@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 
 from release_gates.checks.image_scan.scan import run_image_scan
-from release_gates.demo.offline_trivy import Advisory, build_image_tarball, build_trivy_db
 from release_gates.policy import ImageScanCheck, Waiver
 from release_gates.results import Severity, Status
+from release_gates_testing.offline_trivy import Advisory, build_image_tarball, build_trivy_db
 
 pytestmark = pytest.mark.integration
 

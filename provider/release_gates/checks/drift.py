@@ -32,14 +32,13 @@ No Airflow import; pandas, numpy and Evidently (≈6.5 s) are imported inside th
 
 from __future__ import annotations
 
-import hashlib
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from release_gates.artifacts import file_artifact, safe_name
 from release_gates.exceptions import DriftInputError
 from release_gates.results import Artifact, CheckResult, Finding, Severity, Status, utcnow
 
@@ -646,21 +645,9 @@ def _html_report(
     )
     directory = Path(artifact_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{_safe_name(check_id)}.drift_report.html"
+    path = directory / f"{safe_name(check_id, default='drift')}.drift_report.html"
     snapshot.save_html(str(path))
-    payload = path.read_bytes()
-    artifact = Artifact(
-        name="evidently_drift_report",
-        uri=path.resolve().as_uri(),
-        sha256=hashlib.sha256(payload).hexdigest(),
-        media_type="text/html",
-        size_bytes=len(payload),
-    )
-    return [artifact], facts
-
-
-def _safe_name(value: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", value).strip("._") or "drift"
+    return [file_artifact(path, "evidently_drift_report", "text/html")], facts
 
 
 # --------------------------------------------------------------------------------------------------

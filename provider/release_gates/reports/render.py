@@ -228,22 +228,18 @@ def write_report_files(
     text("checklist.csv", checklist_csv(report))
     text("report.json", json.dumps(report.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n")
     if charts:
-        from release_gates.reports import charts as draw
+        from release_gates.reports.charts import draw_drift, draw_fairness, draw_heatmap, draw_history
 
         title = f"{report.model} v{report.model_version}: open findings by gate and severity"
-        written += draw.draw_heatmap(report.heatmap, [out / "heatmap.png", out / "heatmap.svg"], title=title)
+        written += draw_heatmap(report.heatmap, [out / "heatmap.png", out / "heatmap.svg"], title=title)
         for check_id in _fairness_checks(report):
             written.append(
-                draw.draw_fairness(
-                    report.fairness, out / f"fairness_{safe_name(check_id)}.png", check_id=check_id
-                )
+                draw_fairness(report.fairness, out / f"fairness_{safe_name(check_id)}.png", check_id=check_id)
             )
         for panel in report.drift:
             if panel.columns:
-                written.append(draw.draw_drift(panel, out / f"drift_{safe_name(panel.check_id)}.png"))
+                written.append(draw_drift(panel, out / f"drift_{safe_name(panel.check_id)}.png"))
         written.append(
-            draw.draw_history(
-                report.history, out / "findings_history.png", severities=report.heatmap.severities
-            )
+            draw_history(report.history, out / "findings_history.png", severities=report.heatmap.severities)
         )
     return [_record(path) for path in written]

@@ -211,7 +211,7 @@ def test_init_migrates_both_databases_with_real_commands(compose: dict[str, Any]
     assert init["user"] == "0:0" and init["entrypoint"] == "/bin/bash"
     assert 'exec /entrypoint bash -c "airflow db migrate && release-gates evidence migrate"' in script
     args = build_parser().parse_args(["evidence", "migrate"])
-    assert args.func.__name__ == "_evidence_migrate"
+    assert args.func.__name__ == "migrate"
     # The passwords file of the simple auth manager is written where the components read it.
     path = env_of(init)["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]
     assert path in script and path.startswith("/opt/airflow/config/")

@@ -29,8 +29,9 @@ from typing import Any
 import pytest
 
 from release_gates.cli import main
+from release_gates.cli.retro import parse_since
 from release_gates.evidence import EvidenceStore
-from release_gates.monitoring.retro import RetroReport, parse_since, retro_report
+from release_gates.monitoring.retro import RetroReport, retro_report
 
 T0 = datetime(2025, 1, 6, 9, tzinfo=UTC)
 HOUR = timedelta(hours=1)

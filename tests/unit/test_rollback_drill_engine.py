@@ -14,7 +14,7 @@ import pytest
 
 from release_gates.checks.rollback_drill import RetryPolicy, run_rollback_drill
 from release_gates.deploy.calls import TargetError
-from release_gates.deploy.targets import DeploymentTarget, _Settle
+from release_gates.deploy.targets import DeploymentTarget, Settle
 from release_gates.policy import RollbackDrillCheck, parse_policy
 from release_gates.results import Status
 
@@ -69,10 +69,10 @@ class MemoryTarget(DeploymentTarget):
     def version_exists(self, version: str) -> bool:
         return version in {"1", "2", "3"}
 
-    def _settle(self, version: str) -> _Settle:
+    def _settle(self, version: str) -> Settle:
         if self.serving != version or self.clock.now < self.settles_at:
-            return _Settle("pending", "deploying")
-        return _Settle("stable", "steady")
+            return Settle("pending", "deploying")
+        return Settle("stable", "steady")
 
     def _platform_health(self) -> tuple[bool, str | None, str, dict[str, Any]]:
         ok = self.serving in self.healthy_versions
@@ -223,7 +223,8 @@ import sys
 import release_gates.deploy, release_gates.deploy.actions
 import release_gates.hooks.aws, release_gates.operators.aws
 import release_gates.checks.rollback_drill, release_gates.checks.ops_readiness, release_gates.checks.posture
-import release_gates.checks.aws_cli
+import release_gates.cli.checks.rollback_drill, release_gates.cli.checks.ops_readiness
+import release_gates.cli.checks.posture, release_gates.cli.checks.aws_args
 heavy = ("boto3", "botocore", "pandas", "airflow.providers.amazon.aws.hooks.base_aws")
 print(",".join(m for m in heavy if m in sys.modules))
 """

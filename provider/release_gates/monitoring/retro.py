@@ -1,8 +1,8 @@
 """The learning loop: how each check fared across releases and production windows.
 
-``release-gates retro [--model M] [--since DATE]`` prints, and :func:`retro_report` returns for a
-report page, per check id (a monitored drift or fairness check carries its gate check's id, so one
-row covers both places):
+:func:`retro_report` returns, per check id, what ``release-gates retro [--model M] [--since DATE]``
+prints and a report page shows (a monitored drift or fairness check carries its gate check's id, so
+one row covers both places):
 
 * **releases**: release runs with a result for the check; how many FAILed (and were INCONCLUSIVE);
 * **waived**: FAILs in a release whose gate an authorized owner waived;
@@ -25,19 +25,17 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any, TextIO
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-from release_gates.monitoring.history import ModelHistory, release_model
 from release_gates.monitoring.acknowledge import FALSE_POSITIVE
+from release_gates.monitoring.history import ModelHistory, release_model
 from release_gates.monitoring.incidents import fold_monitoring
-from release_gates.monitoring.remediation_items import check_passes, closed_at, remediation_items
 from release_gates.monitoring.plan import monitor_chain_id
+from release_gates.monitoring.remediation_items import check_passes, closed_at, remediation_items
 from release_gates.results import Status
 
 if TYPE_CHECKING:
-    import argparse
-
     from release_gates.evidence import EvidenceRecord, EvidenceStore
 
 _NON_PASSING = (Status.FAIL.value, Status.INCONCLUSIVE.value, Status.ERROR.value)
@@ -264,82 +262,3 @@ def _count_monitoring(records: Sequence[EvidenceRecord], row: Any, since: dateti
             entry.excused += 1
             entry.false_positives += bool(FALSE_POSITIVE.search(str(incident.dismissed_by.get("note") or "")))
     return {end for _, end in latest}
-
-
-# --------------------------------------------------------------------------------------------------
-# Output and the CLI
-# --------------------------------------------------------------------------------------------------
-
-_COLUMNS: tuple[tuple[str, str, int], ...] = (
-    ("check", "check_id", 24),
-    ("releases", "release_runs", 8),
-    ("failed", "release_failed", 6),
-    ("waived", "waived", 6),
-    ("overrid.", "overridden", 8),
-    ("false+", "false_positives", 6),
-    ("windows", "windows", 7),
-    ("failed", "window_failed", 6),
-    ("inconcl.", "window_inconclusive", 8),
-    ("incid.", "incidents", 6),
-    ("alerts/inc", "alerts_per_incident", 10),
-    ("items", "remediation_items", 5),
-    ("closed", "remediation_closed", 6),
-    ("median h", "median_hours_to_close", 8),
-)
-
-
-def format_report(report: RetroReport) -> str:
-    scope = report.model or "all models"
-    since = f" since {report.since:%Y-%m-%d}" if report.since else ""
-    lines = [
-        f"Retrospective for {scope}{since}: {report.releases} release(s), "
-        f"{report.windows} monitoring window(s)",
-        "",
-        "  ".join(
-            f"{title:<{width}}" if key == "check_id" else f"{title:>{width}}"
-            for title, key, width in _COLUMNS
-        ),
-    ]
-    for check in report.checks:
-        data = check.to_dict()
-        cells = []
-        for _, key, width in _COLUMNS:
-            value = data[key]
-            text = "-" if value is None else (f"{value:g}" if isinstance(value, float) else str(value))
-            cells.append(f"{text:<{width}}" if key == "check_id" else f"{text:>{width}}")
-        lines.append("  ".join(cells))
-    if not report.checks:
-        lines.append("(no check results in the evidence trail)")
-    lines += ["", "Candidates for the next policy review:"]
-    lines.append(f"  never fire:    {', '.join(report.never_fire) or '—'}")
-    lines.append(f"  always waived: {', '.join(report.always_waived) or '—'}")
-    return "\n".join(lines)
-
-
-def parse_since(value: str | None) -> datetime | None:
-    """``YYYY-MM-DD`` (or a full ISO timestamp) → aware UTC datetime; raises ValueError."""
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        moment = datetime.combine(date.fromisoformat(value), datetime.min.time())
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def retro_command(args: argparse.Namespace, out: TextIO, store: EvidenceStore) -> int:
-    """``release-gates retro``: print the report (or ``--json``); exit 0."""
-    import json
-
-    from release_gates.cli import UsageError
-
-    try:
-        since = parse_since(args.since)
-    except ValueError as exc:
-        raise UsageError(f"--since must be a date like 2025-01-31, got {args.since!r}") from exc
-    report = retro_report(store, model=args.model, since=since)
-    if args.json:
-        print(json.dumps(report.to_dict(), indent=2), file=out)
-    else:
-        print(format_report(report), file=out)
-    return 0

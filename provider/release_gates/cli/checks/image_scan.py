@@ -17,7 +17,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from release_gates.cli import CheckCommand, UsageError
+from release_gates.cli.common import CheckCommand, UsageError
 
 if TYPE_CHECKING:
     from release_gates.policy import ImageScanCheck, ReleasePolicy, Waiver
@@ -151,7 +151,7 @@ def _thresholds(values: list[str]) -> dict[str, int]:
     return parsed
 
 
-CHECK_COMMAND = CheckCommand(
+COMMAND = CheckCommand(
     name="image-scan",
     help="scan a container image (or tarball, filesystem, SBOM, Trivy report) with Trivy and gate it",
     add_arguments=add_arguments,

@@ -18,8 +18,14 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from release_gates.checks.cli_args import add_policy_arguments, pairs, policy_check, split_list
-from release_gates.cli import CheckCommand, UsageError
+from release_gates.cli.common import (
+    CheckCommand,
+    UsageError,
+    add_policy_arguments,
+    pairs,
+    policy_check,
+    split_list,
+)
 
 if TYPE_CHECKING:
     from release_gates.results import CheckResult
@@ -120,7 +126,7 @@ def _run(args: argparse.Namespace) -> CheckResult:
     )
 
 
-CHECK_COMMAND = CheckCommand(
+COMMAND = CheckCommand(
     name="drift",
     help="data and prediction drift between a reference and a current dataset (Evidently)",
     add_arguments=_add_arguments,

@@ -1,4 +1,4 @@
-"""``release-gates check fairness`` and ``release-gates check stress-safety``.
+"""``release-gates check fairness``: subgroup fairness with confidence intervals.
 
 With a policy::
 
@@ -19,8 +19,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from release_gates.checks.cli_args import add_policy_arguments, policy_check
-from release_gates.cli import CheckCommand, UsageError
+from release_gates.cli.common import CheckCommand, UsageError, add_policy_arguments, policy_check
 
 if TYPE_CHECKING:
     from release_gates.policy import Dataset, ReleasePolicy
@@ -151,54 +150,9 @@ def _run_fairness(args: argparse.Namespace) -> CheckResult:
     return evaluate_subgroup_fairness(counts, spec, check_id=check_id, inputs=inputs)
 
 
-def _add_stress(parser: argparse.ArgumentParser) -> None:
-    add_policy_arguments(parser, "stress_safety")
-    parser.add_argument("--model", help="override the policy's model uri (skops file)")
-    parser.add_argument("--model-sha256", help="override the policy's pinned model sha256")
-
-
-def _run_stress(args: argparse.Namespace) -> CheckResult:
-    from release_gates.checks.stress_safety import evaluate_stress_safety, load_model
-    from release_gates.datasets import fingerprint, load_frame
-
-    if not args.policy:
-        raise UsageError("stress-safety runs from a policy: --policy P --gate G")
-    policy, spec, check_id = _from_policy(args, "stress_safety")
-    model = spec.model
-    if args.model or args.model_sha256:
-        model = model.model_copy(update={"uri": args.model or model.uri, "sha256": args.model_sha256})
-    if "{{" in model.uri:
-        raise UsageError(
-            f"the policy's model uri is templated ({model.uri}); pass --model FILE --model-sha256 HASH"
-        )
-    spec = spec.model_copy(update={"model": model})
-    dataset = policy.dataset(spec.data)
-    assert dataset.label is not None
-    predict, model_info = load_model(model, base_dir=policy.base_dir)
-    frame = load_frame(spec.data, dataset, base_dir=policy.base_dir)
-    return evaluate_stress_safety(
-        frame,
-        predict,
-        spec,
-        label=dataset.label,
-        positive=dataset.positive_label,
-        negative=dataset.negative_label,
-        exclude=tuple(c for c in (dataset.prediction, dataset.score) if c),
-        check_id=check_id,
-        inputs={spec.data: fingerprint(spec.data, dataset, base_dir=policy.base_dir), "model": model_info},
-    )
-
-
-FAIRNESS_COMMAND = CheckCommand(
+COMMAND = CheckCommand(
     name="fairness",
     help="subgroup fairness with confidence intervals (file, database or policy)",
     add_arguments=_add_fairness,
     run=_run_fairness,
 )
-STRESS_COMMAND = CheckCommand(
-    name="stress-safety",
-    help="error ceilings per subgroup under stress scenarios (from a policy)",
-    add_arguments=_add_stress,
-    run=_run_stress,
-)
-CHECK_COMMANDS = (FAIRNESS_COMMAND, STRESS_COMMAND)

@@ -20,8 +20,14 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from release_gates.checks.cli_args import add_policy_arguments, pairs, policy_check, split_list
-from release_gates.cli import CheckCommand, UsageError
+from release_gates.cli.common import (
+    CheckCommand,
+    UsageError,
+    add_policy_arguments,
+    pairs,
+    policy_check,
+    split_list,
+)
 
 if TYPE_CHECKING:
     from release_gates.results import CheckResult
@@ -113,7 +119,7 @@ def _run(args: argparse.Namespace) -> CheckResult:
     return evaluate_lineage(spec, declared, check_id=args.check_id, base_dir=args.base_dir)
 
 
-CHECK_COMMAND = CheckCommand(
+COMMAND = CheckCommand(
     name="lineage",
     help="documented sources, pinned dataset versions, Great Expectations suites and labelling standard",
     add_arguments=_add_arguments,

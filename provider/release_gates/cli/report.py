@@ -12,42 +12,23 @@ import hashlib
 import importlib.util
 import json
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
+
+from release_gates.cli.common import EXIT_ERROR, EXIT_FAIL, EXIT_OK, UsageError, open_store
+
+if TYPE_CHECKING:
+    from release_gates.evidence import EvidenceStore
+    from release_gates.policy import ReleasePolicy
+    from release_gates.reports import Trail
 
 
-def add_report_command(sub: Any, store_args: Any) -> None:
-    """Register ``report`` on the top-level subparsers (called by ``release_gates.cli.build_parser``)."""
-    report = sub.add_parser(
-        "report",
-        help="release report from the evidence trail: summary, heat map, charts, checklist",
-        description="Write the release report of RELEASE_ID (from the evidence store) or of an exported "
-        "bundle (offline, verified first) to a directory.",
-    )
-    report.add_argument("release_id", nargs="?", help="release chain in the store (optional with --bundle)")
-    report.add_argument("--bundle", help="exported evidence bundle (release-gates evidence export)")
-    report.add_argument("-o", "--output", help="directory for the files (default: ./report-<release id>)")
-    report.add_argument(
-        "--policy",
-        help="policy file for the checklist when the trail holds no policy snapshot "
-        "(refused unless its sha256 equals the one the release recorded)",
-    )
-    report.add_argument("--history", type=int, default=10, help="earlier releases to compare (default 10)")
-    report.add_argument("--no-charts", action="store_true", help="text files only (no matplotlib)")
-    report.add_argument("--json", action="store_true", help="print the written files as JSON")
-    store_args(report)
-    report.set_defaults(func=run_report)
-
-
-def _store_or_none(args: argparse.Namespace, *, required: bool) -> Any:
-    from release_gates.cli import _store
-
+def _store_or_none(args: argparse.Namespace, *, required: bool) -> EvidenceStore | None:
     if not required and not (args.url or args.conn_id):
         return None
-    return _store(args)
+    return open_store(args)
 
 
 def run_report(args: argparse.Namespace, out: TextIO) -> int:
-    from release_gates.cli import EXIT_ERROR, EXIT_FAIL, EXIT_OK, UsageError
     from release_gates.evidence import EvidenceNotFoundError
     from release_gates.reports import TrailError, generate_report, load_from_bundle, load_from_store
     from release_gates.reports.render import safe_name
@@ -68,9 +49,7 @@ def run_report(args: argparse.Namespace, out: TextIO) -> int:
         if not args.release_id:
             raise UsageError("give a RELEASE_ID (from the store) or --bundle FILE (offline)")
         try:
-            trail = load_from_store(
-                _store_or_none(args, required=True), args.release_id, history=args.history
-            )
+            trail = load_from_store(open_store(args), args.release_id, history=args.history)
         except EvidenceNotFoundError as exc:
             print(f"report: ERROR — {exc.args[0]}", file=out)
             return EXIT_ERROR
@@ -103,8 +82,7 @@ def run_report(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK if verified else EXIT_FAIL
 
 
-def _policy_for(path: str, trail: Any) -> Any:
-    from release_gates.cli import UsageError
+def _policy_for(path: str, trail: Trail) -> ReleasePolicy:
     from release_gates.policy import PolicyError, load_policy
     from release_gates.reports.trail import first_payload
 

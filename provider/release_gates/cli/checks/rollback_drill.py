@@ -1,0 +1,81 @@
+"""``release-gates check rollback-drill``: roll a deployment back and forward again, timing the RTO.
+
+From a policy::
+
+    release-gates check rollback-drill --policy include/release_policy.yaml --gate operations --json
+
+Or from flags::
+
+    release-gates check rollback-drill --type lambda --name scorer --alias live --rto-budget 5m --dry-run
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from release_gates.cli.checks.aws_args import (
+    add_aws_arguments,
+    add_target_arguments,
+    aws_clients,
+    duration,
+    first_problem,
+    refuse_templates,
+    required_policy_check,
+    target_spec,
+)
+from release_gates.cli.common import CheckCommand, UsageError, add_policy_arguments
+
+if TYPE_CHECKING:
+    from release_gates.results import CheckResult
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_policy_arguments(parser, "rollback_drill")
+    add_target_arguments(parser)
+    drill = parser.add_argument_group("drill")
+    drill.add_argument("--previous-version", help="known-good version to roll back to (default: history)")
+    drill.add_argument("--rto-budget", help="recovery time budget, e.g. 15m (default 15m)")
+    drill.add_argument("--stable-timeout", help="how long to wait for the target to settle (default: budget)")
+    drill.add_argument("--dry-run", action="store_true", help="check versions and permissions only")
+    add_aws_arguments(parser)
+
+
+def _run(args: argparse.Namespace) -> CheckResult:
+    from pydantic import ValidationError
+
+    from release_gates.checks.rollback_drill import run_rollback_drill
+    from release_gates.deploy import build_target
+    from release_gates.policy import RollbackDrillCheck
+
+    if args.policy:
+        _, spec, check_id = required_policy_check(args, "rollback_drill")
+    else:
+        check_id = "rollback_drill"
+        try:
+            spec = RollbackDrillCheck(kind="rollback_drill", target=target_spec(args))
+        except ValidationError as exc:
+            raise UsageError(f"invalid drill: {first_problem(exc)}") from exc
+    overrides = {
+        "previous_version": args.previous_version,
+        "rto_budget": duration(args.rto_budget),
+        "stable_timeout": duration(args.stable_timeout),
+        "dry_run": True if args.dry_run else None,
+    }
+    try:
+        spec = RollbackDrillCheck.model_validate(
+            {**spec.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
+        )
+    except ValidationError as exc:
+        raise UsageError(f"invalid drill option: {first_problem(exc)}") from exc
+    refuse_templates(name=spec.target.name, previous_version=spec.previous_version)
+    target = build_target(spec.target, aws_clients(args, spec.target.aws_conn_id, spec.target.region))
+    return run_rollback_drill(target, spec, check_id=check_id)
+
+
+COMMAND = CheckCommand(
+    name="rollback-drill",
+    help="roll a deployment back and forward again, measuring the RTO (AWS)",
+    add_arguments=_add_arguments,
+    run=_run,
+)

@@ -1,0 +1,193 @@
+"""The ``release-gates`` command table, declared as data.
+
+Each command names its arguments and, as a ``"module:function"`` string, the function that runs it;
+the parser imports that module only when the command is run. ``check`` is the exception: its
+subcommands are derived from the check-kind registry (:data:`release_gates.kinds.CHECK_KINDS`),
+one :class:`~release_gates.cli.common.CheckCommand` per kind under ``release_gates.cli.checks``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from typing import Any
+
+
+class Arg:
+    """One ``add_argument`` call, kept until a parser needs it."""
+
+    def __init__(self, *flags: str, **kwargs: Any) -> None:
+        self.flags = flags
+        self.kwargs = kwargs
+
+    def add_to(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(*self.flags, **self.kwargs)
+
+
+@dataclass(frozen=True)
+class ActionCommand:
+    """A command that runs ``func`` (``"module:function"``, called with ``(args, out)``)."""
+
+    name: str
+    help: str
+    func: str
+    args: tuple[Arg, ...] = ()
+    description: str | None = None
+    #: Add ``--url``/``--conn-id`` (after ``args``): the command reads or writes the evidence store.
+    store: bool = False
+
+
+@dataclass(frozen=True)
+class GroupCommand:
+    """A command with subcommands (``release-gates evidence verify``)."""
+
+    name: str
+    help: str
+    subcommands: tuple[ActionCommand, ...]
+
+
+@dataclass(frozen=True)
+class CheckGroupCommand:
+    """``release-gates check <kind>``: one subcommand per registered check kind."""
+
+    name: str
+    help: str
+    description: str
+
+
+ARG_JSON = Arg("--json", action="store_true")
+ARG_JSON_HELP = Arg("--json", action="store_true", help="machine-readable output")
+
+POLICY = GroupCommand(
+    name="policy",
+    help="release policy files",
+    subcommands=(
+        ActionCommand(
+            name="validate",
+            help="validate a policy; every problem with file:line and field",
+            func="release_gates.cli.policy:validate",
+            args=(Arg("path"), ARG_JSON_HELP),
+        ),
+    ),
+)
+
+EVIDENCE = GroupCommand(
+    name="evidence",
+    help="the evidence trail",
+    subcommands=(
+        ActionCommand(
+            name="verify",
+            help="recompute a chain and name the first bad record",
+            func="release_gates.cli.evidence:verify",
+            args=(
+                Arg("release_id", nargs="?"),
+                Arg("--bundle", help="verify an exported bundle offline instead of the store"),
+                ARG_JSON,
+            ),
+            store=True,
+        ),
+        ActionCommand(
+            name="export",
+            help="write a self-contained bundle that verifies offline",
+            func="release_gates.cli.evidence:export",
+            args=(
+                Arg("release_id"),
+                Arg("-o", "--output", required=True, help="file to write, or - for stdout"),
+            ),
+            store=True,
+        ),
+        ActionCommand(
+            name="list",
+            help="recent release chains",
+            func="release_gates.cli.evidence:list_chains",
+            args=(Arg("--limit", type=int, default=50), ARG_JSON),
+            store=True,
+        ),
+        ActionCommand(
+            name="show",
+            help="the records of one release",
+            func="release_gates.cli.evidence:show",
+            args=(Arg("release_id"), Arg("--kind", help="only records of this kind"), ARG_JSON),
+            store=True,
+        ),
+        ActionCommand(
+            name="migrate",
+            help="create or upgrade the evidence schema",
+            func="release_gates.cli.evidence:migrate",
+            store=True,
+        ),
+    ),
+)
+
+RESULT = GroupCommand(
+    name="result",
+    help="stored CheckResult files",
+    subcommands=(
+        ActionCommand(
+            name="show",
+            help="print a CheckResult JSON file; exit with its status code",
+            func="release_gates.cli.result:show",
+            args=(Arg("path"), ARG_JSON),
+        ),
+    ),
+)
+
+SCHEMA = ActionCommand(
+    name="schema",
+    help="print the CheckResult JSON Schema",
+    func="release_gates.cli.schema:print_schema",
+)
+
+REPORT = ActionCommand(
+    name="report",
+    help="release report from the evidence trail: summary, heat map, charts, checklist",
+    description="Write the release report of RELEASE_ID (from the evidence store) or of an exported "
+    "bundle (offline, verified first) to a directory.",
+    func="release_gates.cli.report:run_report",
+    args=(
+        Arg("release_id", nargs="?", help="release chain in the store (optional with --bundle)"),
+        Arg("--bundle", help="exported evidence bundle (release-gates evidence export)"),
+        Arg("-o", "--output", help="directory for the files (default: ./report-<release id>)"),
+        Arg(
+            "--policy",
+            help="policy file for the checklist when the trail holds no policy snapshot "
+            "(refused unless its sha256 equals the one the release recorded)",
+        ),
+        Arg("--history", type=int, default=10, help="earlier releases to compare (default 10)"),
+        Arg("--no-charts", action="store_true", help="text files only (no matplotlib)"),
+        Arg("--json", action="store_true", help="print the written files as JSON"),
+    ),
+    store=True,
+)
+
+RETRO = ActionCommand(
+    name="retro",
+    help="learning loop: how each check fared across releases and production monitoring",
+    func="release_gates.cli.retro:run_retro",
+    args=(
+        Arg("--model", help="only this model (default: every model in the store)"),
+        Arg("--since", help="only evidence from this date on (YYYY-MM-DD)"),
+        ARG_JSON_HELP,
+    ),
+    store=True,
+)
+
+CHECK = CheckGroupCommand(
+    name="check",
+    help="run one check outside Airflow",
+    description="Run one check and exit with its status code.",
+)
+
+#: Every top-level command, in the order ``release-gates --help`` lists them.
+COMMANDS: tuple[ActionCommand | GroupCommand | CheckGroupCommand, ...] = (
+    POLICY,
+    EVIDENCE,
+    RESULT,
+    SCHEMA,
+    REPORT,
+    RETRO,
+    CHECK,
+)
+
+#: What the check runner (``func`` of every ``check <kind>``) is.
+RUN_CHECK = "release_gates.cli.check:run_check"

@@ -1,0 +1,88 @@
+"""``release-gates evidence verify | export | list | show | migrate``: the evidence trail."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TextIO
+
+from release_gates.cli.common import EXIT_ERROR, EXIT_FAIL, EXIT_OK, UsageError, open_store
+
+
+def verify(args: argparse.Namespace, out: TextIO) -> int:
+    from release_gates.evidence import BundleError, EvidenceNotFoundError, verify_bundle
+
+    if args.bundle:
+        if not Path(args.bundle).is_file():
+            raise UsageError(f"bundle file not found: {args.bundle}")
+        try:
+            report = verify_bundle(Path(args.bundle))
+        except BundleError as exc:
+            print(f"evidence verify: ERROR — {exc}", file=out)
+            return EXIT_ERROR
+    else:
+        if not args.release_id:
+            raise UsageError("give a RELEASE_ID (verify in the store) or --bundle FILE (verify offline)")
+        try:
+            report = open_store(args).verify(args.release_id)
+        except EvidenceNotFoundError as exc:
+            print(f"evidence verify: ERROR — {exc.args[0]}", file=out)
+            return EXIT_ERROR
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2), file=out)
+    else:
+        print(str(report), file=out)
+        for problem in report.problems[1:]:
+            print(f"  also: {problem}", file=out)
+    return EXIT_OK if report.ok else EXIT_FAIL
+
+
+def export(args: argparse.Namespace, out: TextIO) -> int:
+    from release_gates.evidence import EvidenceNotFoundError
+
+    store = open_store(args)
+    try:
+        if args.output == "-":
+            print(json.dumps(store.export(args.release_id), indent=2, ensure_ascii=False), file=out)
+            return EXIT_OK
+        path = store.export_to(args.release_id, args.output)
+    except EvidenceNotFoundError as exc:
+        print(f"evidence export: ERROR — {exc.args[0]}", file=out)
+        return EXIT_ERROR
+    print(f"exported {store.count(args.release_id)} records of {args.release_id} to {path}", file=out)
+    return EXIT_OK
+
+
+def list_chains(args: argparse.Namespace, out: TextIO) -> int:
+    chains = open_store(args).chains(limit=args.limit)
+    if args.json:
+        print(json.dumps([c.__dict__ for c in chains], indent=2), file=out)
+        return EXIT_OK
+    if not chains:
+        print("no evidence chains yet", file=out)
+    for chain in chains:
+        state = f"sealed {chain.sealed_at}" if chain.sealed_at else "open"
+        print(f"{chain.release_id:<60} {chain.head_seq:>6} records  {state}", file=out)
+    return EXIT_OK
+
+
+def show(args: argparse.Namespace, out: TextIO) -> int:
+    records = open_store(args).records(args.release_id, kind=args.kind)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in records], indent=2, ensure_ascii=False), file=out)
+        return EXIT_OK
+    for record in records:
+        brief = record.payload.get("summary") or record.payload.get("status") or ""
+        print(
+            f"#{record.seq:<5} {record.recorded_at}  {record.kind:<18} {record.actor or '-':<20} {brief}",
+            file=out,
+        )
+    return EXIT_OK
+
+
+def migrate(args: argparse.Namespace, out: TextIO) -> int:
+    store = open_store(args)
+    store.migrate()
+    print(f"evidence store at head revision: {store!r}", file=out)
+    return EXIT_OK

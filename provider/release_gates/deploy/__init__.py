@@ -14,17 +14,13 @@ from release_gates.deploy.calls import (
     TargetNotFoundError,
     TargetNotStableError,
 )
+from release_gates.deploy.ecs_service import EcsServiceTarget
+from release_gates.deploy.factory import build_target
+from release_gates.deploy.lambda_alias import LambdaAliasTarget
 from release_gates.deploy.probe import HttpProbe, ProbeResult
-from release_gates.deploy.targets import (
-    ClientSource,
-    DeploymentTarget,
-    EcsServiceTarget,
-    HealthReport,
-    LambdaAliasTarget,
-    S3PointerTarget,
-    SageMakerEndpointTarget,
-    build_target,
-)
+from release_gates.deploy.s3_pointer import S3PointerTarget
+from release_gates.deploy.sagemaker_endpoint import SageMakerEndpointTarget
+from release_gates.deploy.targets import ClientSource, DeploymentTarget, HealthReport
 
 __all__ = [
     "ApiCallLog",

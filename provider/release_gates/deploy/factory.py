@@ -1,0 +1,54 @@
+"""The :class:`DeploymentTarget` a policy's ``target:`` describes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from release_gates.deploy.targets import ClientSource, DeploymentTarget
+
+if TYPE_CHECKING:
+    from release_gates.policy import DeploymentTargetSpec
+from release_gates.deploy.ecs_service import EcsServiceTarget
+from release_gates.deploy.lambda_alias import LambdaAliasTarget
+from release_gates.deploy.probe import HttpProbe
+from release_gates.deploy.s3_pointer import S3PointerTarget
+from release_gates.deploy.sagemaker_endpoint import SageMakerEndpointTarget
+
+
+def build_target(
+    spec: DeploymentTargetSpec,
+    clients: ClientSource,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> DeploymentTarget:
+    """The :class:`DeploymentTarget` a policy's ``target:`` describes."""
+    probe = None
+    if spec.health_url:
+        probe = HttpProbe(
+            url=spec.health_url,
+            expected_status=spec.health_expected_status,
+            json_field=spec.health_json_field,
+            json_value=spec.health_json_value,
+            timeout=spec.health_timeout.total_seconds(),
+        )
+    common: dict[str, Any] = {
+        "probe": probe,
+        "poll_interval": spec.poll_interval.total_seconds(),
+        "clock": clock,
+        "sleep": sleep,
+    }
+    if spec.type == "lambda":
+        if not spec.alias:
+            raise ValueError("a lambda target needs an alias")
+        return LambdaAliasTarget(clients, function=spec.name, alias=spec.alias, **common)
+    if spec.type == "ecs":
+        return EcsServiceTarget(clients, service=spec.name, cluster=spec.cluster, **common)
+    if spec.type == "sagemaker":
+        return SageMakerEndpointTarget(clients, endpoint=spec.name, **common)
+    bucket, _, key = spec.name.strip("/").partition("/")
+    if not key:
+        raise ValueError(f"s3_pointer target name must be bucket/key, got {spec.name!r}")
+    return S3PointerTarget(clients, bucket=bucket, key=key, **common)

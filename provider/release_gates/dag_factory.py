@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import DAG, Param, TaskGroup
 
+from release_gates.evidence import DEFAULT_EVIDENCE_CONN_ID
 from release_gates.operators.base import DEFAULT_RELEASE_ID
 from release_gates.policy import load_policy
 
@@ -32,17 +33,6 @@ if TYPE_CHECKING:
     from release_gates.operators.base import BaseCheckOperator
     from release_gates.policy import Gate, ReleasePolicy
 
-#: Operator class per check kind (module, class), imported when the DAG is built.
-CHECK_OPERATORS: dict[str, tuple[str, str]] = {
-    "lineage": ("release_gates.operators.data", "DatasetLineageCheckOperator"),
-    "drift": ("release_gates.operators.data", "DataDriftCheckOperator"),
-    "fairness": ("release_gates.operators.fairness", "SubgroupFairnessCheckOperator"),
-    "stress_safety": ("release_gates.operators.fairness", "StressSafetyCheckOperator"),
-    "image_scan": ("release_gates.operators.image_scan", "ImageScanOperator"),
-    "rollback_drill": ("release_gates.operators.aws", "RollbackDrillOperator"),
-    "ops_readiness": ("release_gates.operators.aws", "OpsReadinessCheckOperator"),
-    "posture": ("release_gates.operators.aws", "SecurityPostureCheckOperator"),
-}
 
 DECISION_OPTIONS = {"Delay release": "delay", "Release with waiver": "waive", "Abort release": "abort"}
 REVIEW_OPTIONS = {"Accept risk": "accept_risk", "Remediate": "remediate"}
@@ -77,10 +67,10 @@ def release_params() -> dict[str, Param]:
 
 
 def _operator_class(kind: str) -> type[BaseCheckOperator]:
-    import importlib
+    """The operator the check-kind registry names for ``kind``, imported when the DAG is built."""
+    from release_gates.kinds import check_kind, load_dotted
 
-    module, name = CHECK_OPERATORS[kind]
-    cls: type[BaseCheckOperator] = getattr(importlib.import_module(module), name)
+    cls: type[BaseCheckOperator] = load_dotted(check_kind(kind).operator)
     return cls
 
 
@@ -94,7 +84,7 @@ def build_release_dag(
     dag_id: str | None = None,
     schedule: Any = None,
     start_date: datetime | None = None,
-    evidence_conn_id: str = "release_gates_evidence_default",
+    evidence_conn_id: str = DEFAULT_EVIDENCE_CONN_ID,
     tags: Sequence[str] = ("release-gates",),
     default_args: dict[str, Any] | None = None,
     **dag_kwargs: Any,

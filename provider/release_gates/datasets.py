@@ -452,9 +452,9 @@ def load_frame(
         assert loc.sql is not None
         frame = _read_sql(name, loc.sql)
     elif loc.kind == "object":
-        frame = _read_object(name, loc)
+        frame = _read_object(name, loc, columns)
     else:
-        frame = _read_file(name, loc)
+        frame = _read_file(name, loc, columns)
     if columns:
         missing = [c for c in columns if c not in frame.columns]
         if missing:
@@ -466,25 +466,37 @@ def load_frame(
     return frame
 
 
-def _parse(name: str, where: str, fmt: str, source: Any) -> pd.DataFrame:
+def _parse(name: str, where: str, fmt: str, source: Any, columns: list[str] | None = None) -> pd.DataFrame:
+    """Parse a Parquet or CSV source; with ``columns``, only those present are read (the caller reports
+    missing ones), so a check that needs three columns of a wide table does not load the rest."""
     import pandas as pd
 
     try:
         if fmt == "parquet":
+            if columns:
+                import pyarrow.parquet as pq
+
+                available = set(pq.read_schema(source).names)
+                if hasattr(source, "seek"):
+                    source.seek(0)
+                return pd.read_parquet(source, columns=[c for c in columns if c in available])
             return pd.read_parquet(source)
+        if columns:
+            wanted = set(columns)
+            return pd.read_csv(source, usecols=lambda column: column in wanted)
         return pd.read_csv(source)
     except Exception as exc:
         raise DatasetError(f"dataset {name!r} ({where}): unreadable {fmt}: {_one_line(exc)}") from exc
 
 
-def _read_file(name: str, loc: DatasetLocation) -> pd.DataFrame:
+def _read_file(name: str, loc: DatasetLocation, columns: list[str] | None = None) -> pd.DataFrame:
     assert loc.path is not None
     if not loc.path.is_file():
         raise DatasetError(f"dataset {name!r}: file not found: {loc.path}")
-    return _parse(name, str(loc.path), loc.format, loc.path)
+    return _parse(name, str(loc.path), loc.format, loc.path, columns)
 
 
-def _read_object(name: str, loc: DatasetLocation) -> pd.DataFrame:
+def _read_object(name: str, loc: DatasetLocation, columns: list[str] | None = None) -> pd.DataFrame:
     import io
 
     path = _object_path(name, loc.uri)
@@ -493,7 +505,7 @@ def _read_object(name: str, loc: DatasetLocation) -> pd.DataFrame:
             payload = handle.read()
     except Exception as exc:
         raise DatasetError(f"dataset {name!r} ({mask_password(loc.uri)}): cannot read: {exc}") from exc
-    return _parse(name, mask_password(loc.uri), loc.format, io.BytesIO(payload))
+    return _parse(name, mask_password(loc.uri), loc.format, io.BytesIO(payload), columns)
 
 
 def _read_sql(name: str, source: SqlSource) -> pd.DataFrame:

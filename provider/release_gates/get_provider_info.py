@@ -17,6 +17,26 @@ EVIDENCE_CONN_FIELDS: dict[str, Any] = {
 }
 
 
+#: Operator modules besides those of the check kinds: release steps, human steps, monitoring.
+RELEASE_OPERATOR_MODULES = (
+    "release_gates.operators.base",
+    "release_gates.operators.release",
+    "release_gates.operators.hitl",
+    "release_gates.operators.monitoring",
+)
+
+
+def operator_modules() -> list[str]:
+    """Every operator module: the release steps' and, from the check-kind registry, each kind's."""
+    from release_gates.kinds import CHECK_KINDS
+
+    modules = list(RELEASE_OPERATOR_MODULES)
+    for kind in CHECK_KINDS:
+        if kind.operator_module not in modules:
+            modules.append(kind.operator_module)
+    return modules
+
+
 def get_provider_info() -> dict[str, Any]:
     return {
         # Must equal the distribution name exactly: Airflow rejects the provider otherwise.
@@ -45,16 +65,7 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Release Gates",
-                "python-modules": [
-                    "release_gates.operators.base",
-                    "release_gates.operators.data",
-                    "release_gates.operators.fairness",
-                    "release_gates.operators.image_scan",
-                    "release_gates.operators.aws",
-                    "release_gates.operators.release",
-                    "release_gates.operators.hitl",
-                    "release_gates.operators.monitoring",
-                ],
+                "python-modules": operator_modules(),
             }
         ],
         # The UI plugin is registered through the `airflow.plugins` entry point (pyproject.toml), which

@@ -1,0 +1,62 @@
+"""Inputs of ``kind: fairness``: outcome counts per subgroup, counted where the data lives.
+
+A SQL table is counted in its database with one ``GROUP BY`` (only the grouped counts come back, so
+client memory stays flat whatever the row count); a file is read for the sensitive, label and
+prediction columns only, and counted with pandas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from release_gates.exceptions import DatasetError
+
+if TYPE_CHECKING:
+    from release_gates.checks.fairness import OutcomeCounts
+    from release_gates.inputs.catalog import DatasetCatalog
+    from release_gates.policy import FairnessCheck
+    from release_gates.results import CheckResult
+
+
+@dataclass(frozen=True)
+class FairnessInputs:
+    counts: OutcomeCounts
+    #: Fingerprint of the dataset with its row count, for ``CheckResult.inputs``.
+    inputs: dict[str, Any]
+
+
+def resolve_fairness_inputs(spec: FairnessCheck, catalog: DatasetCatalog) -> FairnessInputs:
+    from release_gates.checks.fairness import count_outcomes, count_outcomes_sql
+    from release_gates.datasets import sql_engine
+
+    dataset = catalog.dataset(spec.data)
+    if dataset.label is None or dataset.prediction is None:
+        raise DatasetError(f"dataset {spec.data!r} declares no label/prediction column")
+    options: dict[str, Any] = {
+        "label": dataset.label,
+        "prediction": dataset.prediction,
+        "sensitive": spec.sensitive_features,
+        "positive": dataset.positive_label,
+        "negative": dataset.negative_label,
+    }
+    location = catalog.locate(spec.data)
+    if location.sql is not None and location.sql.table is not None:
+        engine = sql_engine(spec.data, location.sql)
+        try:
+            counts = count_outcomes_sql(engine, location.sql.table, schema=location.sql.schema, **options)
+        finally:
+            engine.dispose()
+    else:
+        columns = list(dict.fromkeys([*spec.sensitive_features, dataset.label, dataset.prediction]))
+        counts = count_outcomes(catalog.load(spec.data, columns=columns, location=location), **options)
+    inputs = {spec.data: {**catalog.fingerprint(spec.data, location), "rows": counts.rows}}
+    return FairnessInputs(counts=counts, inputs=inputs)
+
+
+def run_fairness_check(spec: FairnessCheck, catalog: DatasetCatalog, *, check_id: str) -> CheckResult:
+    """Resolve the inputs and run the engine: what the operator and the CLI both call."""
+    from release_gates.checks.fairness import evaluate_subgroup_fairness
+
+    resolved = resolve_fairness_inputs(spec, catalog)
+    return evaluate_subgroup_fairness(resolved.counts, spec, check_id=check_id, inputs=resolved.inputs)

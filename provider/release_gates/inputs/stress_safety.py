@@ -1,0 +1,71 @@
+"""Inputs of ``kind: stress_safety``: the candidate model (pinned hash checked) and the evaluation rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from release_gates.exceptions import DatasetError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from release_gates.inputs.catalog import DatasetCatalog
+    from release_gates.policy import StressSafetyCheck
+    from release_gates.results import CheckResult
+
+
+@dataclass(frozen=True)
+class StressSafetyInputs:
+    frame: pd.DataFrame
+    predict: Callable[[pd.DataFrame], Any]
+    label: str
+    positive: int | str
+    negative: int | str
+    #: Columns of the data that are outputs, not model inputs (prediction, score).
+    exclude: tuple[str, ...]
+    inputs: dict[str, Any]
+
+
+def resolve_stress_safety_inputs(spec: StressSafetyCheck, catalog: DatasetCatalog) -> StressSafetyInputs:
+    from release_gates.checks.stress_safety import load_model
+
+    dataset = catalog.dataset(spec.data)
+    if dataset.label is None:
+        raise DatasetError(f"dataset {spec.data!r} declares no label column")
+    predict, model_info = load_model(spec.model, base_dir=catalog.base_dir)
+    location = catalog.locate(spec.data)
+    frame = catalog.load(spec.data, location=location)
+    return StressSafetyInputs(
+        frame=frame,
+        predict=predict,
+        label=dataset.label,
+        positive=dataset.positive_label,
+        negative=dataset.negative_label,
+        exclude=tuple(c for c in (dataset.prediction, dataset.score) if c),
+        inputs={
+            spec.data: {**catalog.fingerprint(spec.data, location), "rows": len(frame)},
+            "model": model_info,
+        },
+    )
+
+
+def run_stress_safety_check(
+    spec: StressSafetyCheck, catalog: DatasetCatalog, *, check_id: str
+) -> CheckResult:
+    """Resolve the inputs and run the engine: what the operator and the CLI both call."""
+    from release_gates.checks.stress_safety import evaluate_stress_safety
+
+    resolved = resolve_stress_safety_inputs(spec, catalog)
+    return evaluate_stress_safety(
+        resolved.frame,
+        resolved.predict,
+        spec,
+        label=resolved.label,
+        positive=resolved.positive,
+        negative=resolved.negative,
+        exclude=resolved.exclude,
+        check_id=check_id,
+        inputs=resolved.inputs,
+    )

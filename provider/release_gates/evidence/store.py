@@ -19,14 +19,14 @@ import os
 import random
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, insert, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, create_engine, event, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import NullPool
 
@@ -93,6 +93,38 @@ class EvidenceRecord:
             "prev_hash": self.prev_hash,
             "hash": self.hash,
         }
+
+
+def _record_from_row(row: Row[Any]) -> EvidenceRecord:
+    """A stored row as a record; an unreadable payload is an EvidenceError naming the record."""
+    try:
+        payload = json.loads(row.payload)
+    except ValueError as exc:
+        raise EvidenceError(
+            f"record {row.release_id}#{row.seq} has an unreadable payload; run `release-gates evidence "
+            f"verify {row.release_id}`"
+        ) from exc
+    return EvidenceRecord(
+        release_id=row.release_id,
+        seq=row.seq,
+        kind=row.kind,
+        recorded_at=row.recorded_at,
+        actor=row.actor,
+        payload=payload,
+        payload_sha256=row.payload_sha256,
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )
+
+
+def release_model(chain: Iterable[EvidenceRecord]) -> str | None:
+    """The model a release chain is of: ``model`` of its first record, when that is ``release_started``."""
+    for record in chain:
+        if record.kind == "release_started":
+            model = record.payload.get("model")
+            return str(model) if model else None
+        return None
+    return None
 
 
 @dataclass(frozen=True)
@@ -303,29 +335,49 @@ class EvidenceStore:
             query = query.where(records.c.kind == kind)
         with self._read() as conn:
             rows = conn.execute(query).all()
-        out = []
+        return [_record_from_row(row) for row in rows]
+
+    def release_chains(self, model: str | None = None) -> dict[str, list[EvidenceRecord]]:
+        """Chains opened by ``release_started`` (of ``model``, or of any model), oldest chain first.
+
+        One query. A chain belongs to the model its first record names; of another model's chain
+        only that first payload is parsed.
+        """
+        opened = select(records.c.release_id).where(records.c.seq == 1, records.c.kind == "release_started")
+        query = (
+            select(records)
+            .join(chains, chains.c.release_id == records.c.release_id)
+            .where(records.c.release_id.in_(opened))
+            .order_by(chains.c.created_at, records.c.release_id, records.c.seq)
+        )
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        grouped: dict[str, list[Row[Any]]] = {}
         for row in rows:
-            try:
-                payload = json.loads(row.payload)
-            except ValueError as exc:
-                raise EvidenceError(
-                    f"record {release_id}#{row.seq} has an unreadable payload; run `release-gates evidence "
-                    f"verify {release_id}`"
-                ) from exc
-            out.append(
-                EvidenceRecord(
-                    release_id=row.release_id,
-                    seq=row.seq,
-                    kind=row.kind,
-                    recorded_at=row.recorded_at,
-                    actor=row.actor,
-                    payload=payload,
-                    payload_sha256=row.payload_sha256,
-                    prev_hash=row.prev_hash,
-                    hash=row.hash,
-                )
-            )
-        return out
+            grouped.setdefault(row.release_id, []).append(row)
+        found: dict[str, list[EvidenceRecord]] = {}
+        for release_id, chain_rows in grouped.items():
+            first = _record_from_row(chain_rows[0])
+            owner = release_model([first])
+            if owner is not None and model in (None, owner):
+                found[release_id] = [first, *(_record_from_row(row) for row in chain_rows[1:])]
+        return found
+
+    def chains_with_prefix(self, prefix: str) -> dict[str, list[EvidenceRecord]]:
+        """Every chain whose id starts with ``prefix`` (taken literally), oldest chain first; one query."""
+        query = (
+            select(records)
+            .join(chains, chains.c.release_id == records.c.release_id)
+            # autoescape: the prefix is text, not a LIKE pattern (``monitor__`` holds two wildcards).
+            .where(records.c.release_id.startswith(prefix, autoescape=True))
+            .order_by(chains.c.created_at, records.c.release_id, records.c.seq)
+        )
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        found: dict[str, list[EvidenceRecord]] = {}
+        for row in rows:
+            found.setdefault(row.release_id, []).append(_record_from_row(row))
+        return found
 
     def count(self, release_id: str) -> int:
         with self._read() as conn:

@@ -18,13 +18,15 @@ from urllib.parse import quote
 
 from airflow.sdk import BaseHook
 
+from release_gates.evidence import DEFAULT_EVIDENCE_CONN_ID
+
 if TYPE_CHECKING:
     from release_gates.evidence import EvidenceStore
 
 
 class EvidenceStoreHook(BaseHook):
     conn_name_attr = "evidence_conn_id"
-    default_conn_name = "release_gates_evidence_default"
+    default_conn_name = DEFAULT_EVIDENCE_CONN_ID
     conn_type = "release_gates_evidence"
     hook_name = "Release Gates evidence store"
 

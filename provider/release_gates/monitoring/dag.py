@@ -24,6 +24,7 @@ from typing import Any
 
 from airflow.sdk import DAG
 
+from release_gates.evidence import DEFAULT_EVIDENCE_CONN_ID
 from release_gates.kinds.fields import DURATION_PATTERN, parse_duration
 from release_gates.policy import ReleasePolicy, load_policy
 
@@ -44,7 +45,7 @@ def build_monitoring_dag(
     *,
     dag_id: str | None = None,
     start_date: datetime | None = None,
-    evidence_conn_id: str = "release_gates_evidence_default",
+    evidence_conn_id: str = DEFAULT_EVIDENCE_CONN_ID,
     tags: Sequence[str] = ("release-gates", "monitoring"),
     default_args: dict[str, Any] | None = None,
     **dag_kwargs: Any,

@@ -2,21 +2,24 @@
 
 A release chain belongs to a model when its first record is ``release_started`` with that ``model``;
 the monitoring chain is ``monitor__<model>``. Records come back as
-:class:`~release_gates.evidence.EvidenceRecord`, ordered by chain creation and sequence.
+:class:`~release_gates.evidence.EvidenceRecord`, ordered by chain creation and sequence. The queries
+are the store's (:meth:`~release_gates.evidence.EvidenceStore.release_chains`,
+:meth:`~release_gates.evidence.EvidenceStore.chains_with_prefix`), so an unreadable payload is
+reported here as everywhere else: an ``EvidenceError`` naming the record.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from release_gates.evidence import EvidenceRecord
+from release_gates.evidence import EvidenceRecord, release_model
 from release_gates.monitoring.plan import MONITOR_CHAIN_PREFIX, monitor_chain_id
 
 if TYPE_CHECKING:
     from release_gates.evidence import EvidenceStore
+
+__all__ = ["ModelHistory", "load_history", "release_model"]
 
 
 @dataclass
@@ -35,53 +38,17 @@ class ModelHistory:
         return self.monitoring.get(monitor_chain_id(model), [])
 
 
-def release_model(records: Iterable[EvidenceRecord]) -> str | None:
-    for record in records:
-        if record.kind == "release_started":
-            model = record.payload.get("model")
-            return str(model) if model else None
-        return None
-    return None
-
-
 def load_history(store: EvidenceStore, *, model: str | None = None) -> ModelHistory:
-    """Release chains (of ``model``, or all) and monitoring chains, read in one query."""
-    from sqlalchemy import select
-
-    from release_gates.evidence.schema import chains, records
-
-    store.ensure_schema()
-    query = (
-        select(records)
-        .join(chains, chains.c.release_id == records.c.release_id)
-        .order_by(chains.c.created_at, records.c.release_id, records.c.seq)
+    """Release chains (of ``model``, or all) and monitoring chains (of ``model``, or all)."""
+    releases = store.release_chains(model)
+    if model is None:
+        monitoring = store.chains_with_prefix(MONITOR_CHAIN_PREFIX)
+    else:
+        chain_id = monitor_chain_id(model)
+        own = store.records(chain_id)
+        monitoring = {chain_id: own} if own else {}
+    return ModelHistory(
+        # A monitoring chain is never a release, whatever its first record says.
+        releases={k: v for k, v in releases.items() if not k.startswith(MONITOR_CHAIN_PREFIX)},
+        monitoring=monitoring,
     )
-    if model is not None:
-        query = query.where(
-            records.c.release_id.in_(select(records.c.release_id).where(records.c.kind == "release_started"))
-            | (records.c.release_id == monitor_chain_id(model))
-        )
-    grouped: dict[str, list[EvidenceRecord]] = {}
-    with store.engine.connect() as conn:
-        for row in conn.execute(query):
-            grouped.setdefault(row.release_id, []).append(
-                EvidenceRecord(
-                    release_id=row.release_id,
-                    seq=row.seq,
-                    kind=row.kind,
-                    recorded_at=row.recorded_at,
-                    actor=row.actor,
-                    payload=json.loads(row.payload),
-                    payload_sha256=row.payload_sha256,
-                    prev_hash=row.prev_hash,
-                    hash=row.hash,
-                )
-            )
-    history = ModelHistory()
-    for chain_id, chain_records in grouped.items():
-        if chain_id.startswith(MONITOR_CHAIN_PREFIX):
-            if model is None or chain_id == monitor_chain_id(model):
-                history.monitoring[chain_id] = chain_records
-        elif (owner := release_model(chain_records)) is not None and model in (None, owner):
-            history.releases[chain_id] = chain_records
-    return history

@@ -23,8 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from release_gates.evidence import DEFAULT_EVIDENCE_CONN_ID
 from release_gates.exceptions import CheckErrorException, DeploymentActionError
 from release_gates.operators.base import DEFAULT_RELEASE_ID, BaseCheckOperator
+from release_gates.operators.evidence import EvidenceWriterMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -186,7 +188,7 @@ class SecurityPostureCheckOperator(BaseCheckOperator):
 # --------------------------------------------------------------------------------------------------
 
 
-class _DeploymentActionOperator(BaseOperator):
+class _DeploymentActionOperator(EvidenceWriterMixin, BaseOperator):
     template_fields: Sequence[str] = ("target", "release_id")
     template_fields_renderers = {"target": "json"}
     ui_color = "#e6f4ea"
@@ -196,7 +198,7 @@ class _DeploymentActionOperator(BaseOperator):
         *,
         target: dict[str, Any],
         release_id: str = DEFAULT_RELEASE_ID,
-        evidence_conn_id: str = "release_gates_evidence_default",
+        evidence_conn_id: str = DEFAULT_EVIDENCE_CONN_ID,
         stable_timeout: float | str = "15m",
         **kwargs: Any,
     ) -> None:
@@ -211,19 +213,13 @@ class _DeploymentActionOperator(BaseOperator):
 
         return _target(DeploymentTargetSpec.model_validate(self.target))
 
-    def _store(self) -> EvidenceStore:
-        from release_gates.hooks.evidence import EvidenceStoreHook
-
-        return EvidenceStoreHook(self.evidence_conn_id).get_store()
+    def evidence_chain_id(self, context: Context) -> str:
+        return self.release_id
 
     def _timeout(self) -> float:
         from release_gates.policy import parse_duration
 
         return parse_duration(self.stable_timeout).total_seconds()
-
-    def _actor(self, context: Context) -> str:
-        ti = context.get("ti")
-        return f"{self.dag_id}.{self.task_id}" + (f"#{ti.try_number}" if ti is not None else "")
 
     def _promotions(self, store: EvidenceStore, target: DeploymentTarget) -> list[dict[str, Any]]:
         from release_gates.evidence import EvidenceNotFoundError
@@ -234,8 +230,8 @@ class _DeploymentActionOperator(BaseOperator):
             return []
         return [r.payload for r in records if r.payload.get("target") == target.identity()]
 
-    def _append(self, store: EvidenceStore, kind: str, record: dict[str, Any], context: Context) -> int:
-        return store.append(self.release_id, kind, record, actor=self._actor(context)).seq
+    def _append(self, kind: str, record: dict[str, Any], context: Context) -> int:
+        return self.append_evidence(kind, record, context).seq
 
 
 class PromoteModelOperator(_DeploymentActionOperator):
@@ -261,7 +257,7 @@ class PromoteModelOperator(_DeploymentActionOperator):
         from release_gates.deploy.actions import change_version
 
         target = self._deployment()
-        store = self._store()
+        store = self.evidence_store
         version = target.normalize_version(str(self.version))
         # A retried promotion finds the candidate already live: what came before is in the first record.
         earlier = [p for p in self._promotions(store, target) if p.get("to_version") == version]
@@ -272,7 +268,7 @@ class PromoteModelOperator(_DeploymentActionOperator):
             stable_timeout=self._timeout(),
             from_version=earlier[0].get("from_version") if earlier else None,
         )
-        seq = self._append(store, "promotion", record, context)
+        seq = self._append("promotion", record, context)
         self.log.info("%s (evidence %s #%d)", record["summary"], self.release_id, seq)
         if record["status"] == "error":
             raise DeploymentActionError(f"{record['summary']} (evidence {self.release_id} #{seq})")
@@ -313,7 +309,7 @@ class RollbackOperator(_DeploymentActionOperator):
         from release_gates.deploy.actions import change_version
 
         target = self._deployment()
-        store = self._store()
+        store = self.evidence_store
         version, source = (
             (str(self.to_version).strip(), "argument") if self.to_version else (None, "evidence")
         )
@@ -331,7 +327,7 @@ class RollbackOperator(_DeploymentActionOperator):
             target, version, action="rollback", stable_timeout=self._timeout(), reason=self.reason or None
         )
         record["version_source"] = source
-        seq = self._append(store, "rollback", record, context)
+        seq = self._append("rollback", record, context)
         self.log.info("%s (evidence %s #%d)", record["summary"], self.release_id, seq)
         if record["status"] != "done":
             raise DeploymentActionError(f"{record['summary']} (evidence {self.release_id} #{seq})")

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
+from release_gates.evidence import DEFAULT_EVIDENCE_CONN_ID
 from release_gates.exceptions import CheckErrorException
+from release_gates.operators.evidence import EvidenceWriterMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
 DEFAULT_RELEASE_ID = "{{ dag.dag_id }}__{{ run_id }}"
 
 
-class BaseCheckOperator(BaseOperator):
+class BaseCheckOperator(EvidenceWriterMixin, BaseOperator):
     """Run one release check and append its :class:`CheckResult` to the release's evidence chain.
 
     Give either ``policy_path`` and ``check_id`` (``"<gate>.<check>"``; the spec, datasets and
@@ -55,7 +57,7 @@ class BaseCheckOperator(BaseOperator):
         datasets: dict[str, dict[str, Any]] | None = None,
         dataset_overrides: dict[str, str] | str | None = None,
         release_id: str = DEFAULT_RELEASE_ID,
-        evidence_conn_id: str = "release_gates_evidence_default",
+        evidence_conn_id: str = DEFAULT_EVIDENCE_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -172,14 +174,11 @@ class BaseCheckOperator(BaseOperator):
             return rendered if rendered is None or isinstance(rendered, str) else str(rendered)
         return value
 
-    def _record(self, result: CheckResult, context: Context) -> int:
-        from release_gates.hooks.evidence import EvidenceStoreHook
+    def evidence_chain_id(self, context: Context) -> str:
+        return self.release_id
 
-        store = EvidenceStoreHook(self.evidence_conn_id).get_store()
-        ti = context.get("ti")
-        actor = f"{self.dag_id}.{self.task_id}" + (f"#{ti.try_number}" if ti is not None else "")
-        record = store.append(self.release_id, "check_result", result.to_dict(), actor=actor)
-        return record.seq
+    def _record(self, result: CheckResult, context: Context) -> int:
+        return self.append_evidence("check_result", result.to_dict(), context).seq
 
     def _log_result(self, result: CheckResult) -> None:
         self.log.info("%s %s: %s", result.status.value, result.check_id, result.summary)

@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from release_gates.evidence import DEFAULT_EVIDENCE_CONN_ID
 from release_gates.exceptions import CheckErrorException
+from release_gates.operators.evidence import EvidenceWriterMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -60,7 +62,7 @@ class _Run:
             return MonitorState()
 
 
-class _MonitorStep(BaseOperator):
+class _MonitorStep(EvidenceWriterMixin, BaseOperator):
     """Shared plumbing: policy and plan (read at run time), the window, evidence, notices."""
 
     template_fields: Sequence[str] = ("policy_path",)
@@ -70,7 +72,7 @@ class _MonitorStep(BaseOperator):
         self,
         *,
         policy_path: str,
-        evidence_conn_id: str = "release_gates_evidence_default",
+        evidence_conn_id: str = DEFAULT_EVIDENCE_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -78,7 +80,6 @@ class _MonitorStep(BaseOperator):
         self.evidence_conn_id = evidence_conn_id
 
     def _start(self, context: Context) -> _Run:
-        from release_gates.hooks.evidence import EvidenceStoreHook
         from release_gates.monitoring.plan import monitoring_plan, window_for
         from release_gates.policy import load_policy
 
@@ -89,13 +90,10 @@ class _MonitorStep(BaseOperator):
             dag_run = context.get("dag_run")
             end = getattr(dag_run, "run_after", None) or datetime.now().astimezone()
         window = window_for(plan.monitoring, context.get("data_interval_start"), end)
-        store = EvidenceStoreHook(self.evidence_conn_id).get_store()
-        return _Run(policy=policy, plan=plan, window=window, store=store, context=context)
+        return _Run(policy=policy, plan=plan, window=window, store=self.evidence_store, context=context)
 
     def _append(self, run: _Run, kind: str, payload: dict[str, Any]) -> int:
-        ti = run.context.get("ti")
-        actor = f"{self.dag_id}.{self.task_id}" + (f"#{ti.try_number}" if ti is not None else "")
-        return run.store.append(run.plan.chain_id, kind, payload, actor=actor).seq
+        return self.append_evidence(kind, payload, run.context, chain_id=run.plan.chain_id).seq
 
     def _notify(self, run: _Run, role: str, message: tuple[str, str], record: dict[str, Any]) -> int:
         """Send one notice through notify() and record it with every delivery's outcome."""

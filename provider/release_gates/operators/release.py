@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseBranchOperator, BaseOperator
 
+from release_gates.evidence import DEFAULT_EVIDENCE_CONN_ID
 from release_gates.operators.base import DEFAULT_RELEASE_ID
+from release_gates.operators.evidence import EvidenceWriterMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -21,8 +23,8 @@ if TYPE_CHECKING:
     from release_gates.policy import ReleasePolicy
 
 
-class _ReleaseStep(BaseOperator):
-    """Shared plumbing: the policy (read at run time), the evidence store, the actor name.
+class _ReleaseStep(EvidenceWriterMixin, BaseOperator):
+    """Shared plumbing: the policy (read at run time) and the release's evidence chain.
 
     :param policy_path: the release policy file.
     :param release_id: the evidence chain of this release (templated; default ``<dag_id>__<run_id>``).
@@ -36,7 +38,7 @@ class _ReleaseStep(BaseOperator):
         *,
         policy_path: str,
         release_id: str = DEFAULT_RELEASE_ID,
-        evidence_conn_id: str = "release_gates_evidence_default",
+        evidence_conn_id: str = DEFAULT_EVIDENCE_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -49,23 +51,19 @@ class _ReleaseStep(BaseOperator):
 
         return load_policy(self.policy_path)
 
-    def _store(self) -> EvidenceStore:
-        from release_gates.hooks.evidence import EvidenceStoreHook
-
-        return EvidenceStoreHook(self.evidence_conn_id).get_store()
+    def evidence_chain_id(self, context: Context) -> str:
+        return self.release_id
 
     def _records(self) -> list[Any]:
         from release_gates.evidence import EvidenceNotFoundError
 
         try:
-            return self._store().records(self.release_id)
+            return self.evidence_store.records(self.release_id)
         except EvidenceNotFoundError:
             return []
 
     def _append(self, kind: str, payload: dict[str, Any], context: Context, actor: str | None = None) -> int:
-        ti = context.get("ti")
-        who = actor or f"{self.dag_id}.{self.task_id}" + (f"#{ti.try_number}" if ti is not None else "")
-        return self._store().append(self.release_id, kind, payload, actor=who).seq
+        return self.append_evidence(kind, payload, context, actor=actor).seq
 
 
 # --------------------------------------------------------------------------------------------------
@@ -402,11 +400,11 @@ class SealReleaseOperator(_ReleaseStep):
             "checks": {cid: r["status"] for cid, r in results.items()},
             "open_items": len(state.open_items) if decision is not decision.RELEASED else 0,
         }
-        store = self._store()
+        store = self.evidence_store
         report_files: list[str] = []
         if store.chain(self.release_id).sealed_at is None:  # a retried seal must not fail on a sealed chain
             report_files = self._report(store, summary)
-            store.append(self.release_id, "release_sealed", summary, actor=f"{self.dag_id}.{self.task_id}")
+            store.append(self.release_id, "release_sealed", summary, actor=self.evidence_task_name)
         report = store.verify(self.release_id)
         self.log.info("Release %s: %s. %s", self.release_id, decision.value.upper(), "; ".join(reasons))
         self.log.info("%s", report)
@@ -429,7 +427,7 @@ class SealReleaseOperator(_ReleaseStep):
 
             return record_release_report(
                 store, self.release_id, policy_path=self.policy_path, pending_seal=summary,
-                actor=f"{self.dag_id}.{self.task_id}", logger=self.log,
+                actor=self.evidence_task_name, logger=self.log,
             )  # fmt: skip
         except Exception:  # e.g. the report module cannot be imported: still seal the decision
             self.log.exception("Report of %s failed; sealing the decision without it", self.release_id)

@@ -1,0 +1,87 @@
+"""The evidence plumbing every operator base shares: one connection default, one store, one actor."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from airflow.sdk import DAG
+
+from release_gates.evidence import DEFAULT_EVIDENCE_CONN_ID, EvidenceStore
+from release_gates.hooks.evidence import EvidenceStoreHook
+from release_gates.operators.aws import _DeploymentActionOperator
+from release_gates.operators.base import BaseCheckOperator
+from release_gates.operators.evidence import EvidenceWriterMixin
+from release_gates.operators.monitoring import _MonitorStep
+from release_gates.operators.release import ManualPromotionOperator, _ReleaseStep
+
+
+@pytest.fixture
+def lookups(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str | None]:
+    """Connection ids the hook was asked for; every lookup gets the same SQLite store."""
+    store = EvidenceStore(f"sqlite:///{tmp_path / 'evidence.db'}")
+    asked: list[str | None] = []
+
+    def get_store(hook: EvidenceStoreHook) -> EvidenceStore:
+        asked.append(hook.evidence_conn_id)
+        return store
+
+    monkeypatch.setattr(EvidenceStoreHook, "get_store", get_store)
+    return asked
+
+
+def _promote(**kwargs: Any) -> ManualPromotionOperator:
+    with DAG("release_dag", schedule=None):
+        return ManualPromotionOperator(
+            task_id="promote", policy_path="unused.yaml", release_id="rel-1", **kwargs
+        )
+
+
+@pytest.mark.parametrize("base", [BaseCheckOperator, _ReleaseStep, _DeploymentActionOperator, _MonitorStep])
+def test_every_base_writes_through_the_mixin_with_one_connection_default(base: type[Any]) -> None:
+    assert issubclass(base, EvidenceWriterMixin)
+    assert inspect.signature(base.__init__).parameters["evidence_conn_id"].default == DEFAULT_EVIDENCE_CONN_ID
+    assert EvidenceStoreHook.default_conn_name == DEFAULT_EVIDENCE_CONN_ID
+
+
+def test_constructor_does_no_lookup_and_the_store_is_looked_up_once(lookups: list[str | None]) -> None:
+    operator = _promote(evidence_conn_id="evidence_prod")
+    assert lookups == []  # the DAG file runs the constructor at every parse
+    assert operator.evidence_store is operator.evidence_store
+    assert lookups == ["evidence_prod"]
+
+
+def test_records_are_written_as_the_task_and_try(lookups: list[str | None]) -> None:
+    operator = _promote()
+    result = operator.execute({"ti": SimpleNamespace(try_number=3)})
+    record = operator.evidence_store.records("rel-1")[-1]
+    assert (record.kind, record.seq, record.actor) == (
+        "promotion",
+        result["evidence_seq"],
+        "release_dag.promote#3",
+    )
+    assert record.payload == {
+        "status": "done",
+        "target": None,
+        "summary": "no deployment target in the policy: cleared for manual rollout",
+    }
+    assert lookups == [DEFAULT_EVIDENCE_CONN_ID]
+
+
+def test_actor_without_a_task_instance_and_an_explicit_actor(lookups: list[str | None]) -> None:
+    operator = _promote()
+    assert operator.evidence_actor({}) == "release_dag.promote"
+    record = operator.append_evidence("human_decision", {"choice": "approve"}, {}, actor="alice")
+    assert record.actor == "alice" and record.release_id == "rel-1"
+
+
+def test_a_writer_without_a_chain_must_name_one(lookups: list[str | None]) -> None:
+    with DAG("monitor_dag", schedule=None):
+        step = _MonitorStep(task_id="step", policy_path="unused.yaml")
+    with pytest.raises(NotImplementedError, match="pass chain_id"):
+        step.append_evidence("incident", {}, {})
+    record = step.append_evidence("incident", {"n": 1}, {}, chain_id="monitor__m")
+    assert (record.release_id, record.actor) == ("monitor__m", "monitor_dag.step")

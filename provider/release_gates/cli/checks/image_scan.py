@@ -59,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> CheckResult:
-    from release_gates.checks.image_scan import run_image_scan
+    from release_gates.inputs.image_scan import run_image_scan_check
 
     policy, spec, check_id = _spec(args)
     args.check_id = check_id
@@ -75,12 +75,11 @@ def run(args: argparse.Namespace) -> CheckResult:
             db_repository=args.db_repository,
         )
     waivers: list[Waiver] = list(policy.waivers) if policy is not None else []
-    return run_image_scan(
+    return run_image_scan_check(
         spec,
         check_id=check_id,
         scanner=scanner,
         artifacts_dir=Path(args.artifacts_dir),
-        gate_id=args.gate,
         policy_waivers=waivers,
     )
 

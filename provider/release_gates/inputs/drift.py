@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,11 @@ class DriftInputs:
     inputs: dict[str, Any]
 
 
-def resolve_drift_inputs(spec: DriftCheck, catalog: DatasetCatalog) -> DriftInputs:
+def resolve_drift_inputs(
+    spec: DriftCheck, catalog: DatasetCatalog, *, prediction_columns: Sequence[str] | None = None
+) -> DriftInputs:
+    """Both datasets, fingerprinted; ``prediction_columns`` default to the current data's score and
+    prediction columns as the policy declares them."""
     frames = {}
     inputs: dict[str, Any] = {"datasets": {}}
     for name in (spec.reference, spec.current):
@@ -34,7 +39,9 @@ def resolve_drift_inputs(spec: DriftCheck, catalog: DatasetCatalog) -> DriftInpu
     return DriftInputs(
         reference=frames[spec.reference],
         current=frames[spec.current],
-        prediction_columns=[c for c in (current.score, current.prediction) if c],
+        prediction_columns=list(prediction_columns)
+        if prediction_columns is not None
+        else [c for c in (current.score, current.prediction) if c],
         inputs=inputs,
     )
 
@@ -46,11 +53,12 @@ def run_drift_check(
     check_id: str,
     artifact_dir: str | Path | None = None,
     report_rows: int | None = None,
+    prediction_columns: Sequence[str] | None = None,
 ) -> CheckResult:
     """Resolve the inputs and run the engine: what the operator and the CLI both call."""
     from release_gates.checks.drift import DEFAULT_REPORT_ROWS, evaluate_drift
 
-    resolved = resolve_drift_inputs(spec, catalog)
+    resolved = resolve_drift_inputs(spec, catalog, prediction_columns=prediction_columns)
     return evaluate_drift(
         resolved.reference,
         resolved.current,

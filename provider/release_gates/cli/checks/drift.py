@@ -85,45 +85,34 @@ def _standalone(args: argparse.Namespace) -> tuple[Any, dict[str, Any], list[str
 
 
 def _run(args: argparse.Namespace) -> CheckResult:
-    from release_gates.checks.drift import evaluate_drift
-    from release_gates.datasets import fingerprint, load_frame, locate
     from release_gates.exceptions import DatasetError
+    from release_gates.inputs.catalog import DatasetCatalog
+    from release_gates.inputs.drift import run_drift_check
     from release_gates.results import CheckResult
 
     if args.report_rows < 1:
         raise UsageError("--report-rows must be at least 1")
     found = policy_check(args, "drift")
+    predictions: list[str] | None = None
     if found is not None:
         policy, spec, args.check_id = found
-        declared = dict(policy.datasets)
         # Relative paths in a policy are relative to the policy file, unless --base-dir says otherwise.
-        args.base_dir = args.base_dir or policy.base_dir
-        current = declared[spec.current]
-        predictions = [c for c in (current.score, current.prediction) if c]
+        catalog = DatasetCatalog.build(policy.datasets, base_dir=args.base_dir or policy.base_dir)
     else:
         spec, declared, predictions = _standalone(args)
         args.check_id = args.check_id or "drift"
-    frames = {}
-    inputs: dict[str, Any] = {"datasets": {}}
+        catalog = DatasetCatalog.build(declared, base_dir=args.base_dir)
     try:
-        for name in (spec.reference, spec.current):
-            location = locate(name, declared[name], base_dir=args.base_dir)
-            inputs["datasets"][name] = fingerprint(name, declared[name], location=location)
-            frames[name] = load_frame(name, declared[name], location=location)
+        return run_drift_check(
+            spec,
+            catalog,
+            check_id=args.check_id,
+            artifact_dir=args.artifact_dir,
+            report_rows=args.report_rows,
+            prediction_columns=predictions,
+        )
     except DatasetError as exc:
-        return CheckResult.error(check_id=args.check_id, kind="drift", message=str(exc), inputs=inputs)
-    return evaluate_drift(
-        frames[spec.reference],
-        frames[spec.current],
-        spec,
-        check_id=args.check_id,
-        reference_name=spec.reference,
-        current_name=spec.current,
-        prediction_columns=predictions,
-        artifact_dir=args.artifact_dir,
-        report_rows=args.report_rows,
-        inputs=inputs,
-    )
+        return CheckResult.error(check_id=args.check_id, kind="drift", message=str(exc))
 
 
 COMMAND = CheckCommand(

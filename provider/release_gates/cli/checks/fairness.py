@@ -102,8 +102,10 @@ def _standalone_fairness(args: argparse.Namespace) -> tuple[Any, Dataset, str]:
         )
     except ValidationError as exc:
         raise UsageError(f"invalid check options: {exc.errors(include_url=False)[0]['msg']}") from exc
+    # A table in a database is counted there, with one GROUP BY (see release_gates.inputs.fairness).
+    separator = "&" if "?" in (args.sql_url or "") else "?"
     dataset = Dataset(
-        uri=args.data or f"{args.sql_url}#{args.table}",
+        uri=args.data or f"{args.sql_url}{separator}table={args.table}",
         label=args.label,
         prediction=args.prediction,
         label_values=[args.negative, args.positive],
@@ -112,42 +114,20 @@ def _standalone_fairness(args: argparse.Namespace) -> tuple[Any, Dataset, str]:
 
 
 def _run_fairness(args: argparse.Namespace) -> CheckResult:
-    from sqlalchemy import create_engine
+    from release_gates.inputs.catalog import DatasetCatalog
+    from release_gates.inputs.fairness import run_fairness_check
 
-    from release_gates.checks.fairness import count_outcomes, count_outcomes_sql, evaluate_subgroup_fairness
-    from release_gates.datasets import fingerprint, load_frame
-
-    base_dir = None
     if args.policy:
         policy, spec, check_id = _from_policy(args, "fairness")
-        dataset, base_dir = policy.dataset(spec.data), policy.base_dir
+        catalog = DatasetCatalog.build(policy.datasets, base_dir=policy.base_dir)
     else:
-        spec, dataset, check_id = _standalone_fairness(args)
-    assert dataset.label is not None and dataset.prediction is not None
-    options = {
-        "label": dataset.label,
-        "prediction": dataset.prediction,
-        "sensitive": spec.sensitive_features,
-        "positive": dataset.positive_label,
-        "negative": dataset.negative_label,
-    }
-    if args.sql_url:
-        if not args.table:
+        if args.sql_url and not args.table:
             raise UsageError("--sql-url needs --table")
-        engine = create_engine(args.sql_url)
-        try:
-            counts = count_outcomes_sql(engine, args.table, **options)
-        finally:
-            engine.dispose()
-        inputs: dict[str, Any] = {"table": args.table, "rows": counts.rows}
-    else:
-        if not (args.data or args.policy):
+        if not (args.data or args.sql_url):
             raise UsageError("give a DATA file, --policy with --gate, or --sql-url with --table")
-        columns = [*spec.sensitive_features, dataset.label, dataset.prediction]
-        frame = load_frame(spec.data, dataset, columns=columns, base_dir=base_dir)
-        counts = count_outcomes(frame, **options)
-        inputs = {spec.data: {**fingerprint(spec.data, dataset, base_dir=base_dir), "rows": counts.rows}}
-    return evaluate_subgroup_fairness(counts, spec, check_id=check_id, inputs=inputs)
+        spec, dataset, check_id = _standalone_fairness(args)
+        catalog = DatasetCatalog.build({spec.data: dataset})
+    return run_fairness_check(spec, catalog, check_id=check_id)
 
 
 COMMAND = CheckCommand(

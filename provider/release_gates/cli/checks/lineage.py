@@ -103,20 +103,21 @@ def _known(name: str, fields: dict[str, dict[str, Any]], flag: str) -> dict[str,
 
 
 def _run(args: argparse.Namespace) -> CheckResult:
-    from release_gates.checks.lineage import evaluate_lineage
-    from release_gates.policy import is_templated
+    from release_gates.inputs.catalog import DatasetCatalog
+    from release_gates.inputs.lineage import run_lineage_check
 
     found = policy_check(args, "lineage")
     if found is not None:
         policy, spec, check_id = found
         args.check_id = check_id
-        used = [n for _, c, _ in policy.iter_checks() for _, n in c.dataset_refs() if not is_templated(n)]
         # Relative paths in a policy are relative to the policy file, unless --base-dir says otherwise.
-        base_dir = args.base_dir or policy.base_dir
-        return evaluate_lineage(spec, policy.datasets, check_id=check_id, used=used, base_dir=base_dir)
+        catalog = DatasetCatalog.build(policy.datasets, base_dir=args.base_dir or policy.base_dir)
+        return run_lineage_check(spec, catalog, check_id=check_id, policy=policy)
     spec, declared = _standalone(args)
     args.check_id = args.check_id or "lineage"
-    return evaluate_lineage(spec, declared, check_id=args.check_id, base_dir=args.base_dir)
+    return run_lineage_check(
+        spec, DatasetCatalog.build(declared, base_dir=args.base_dir), check_id=args.check_id
+    )
 
 
 COMMAND = CheckCommand(

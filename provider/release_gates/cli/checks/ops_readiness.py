@@ -46,8 +46,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> CheckResult:
-    from release_gates.checks.ops_readiness import evaluate_ops_readiness
-    from release_gates.deploy import build_target
+    from release_gates.inputs.ops_readiness import run_ops_readiness_check
     from release_gates.policy import OpsReadinessCheck
 
     if args.policy:
@@ -62,14 +61,8 @@ def _run(args: argparse.Namespace) -> CheckResult:
     model_sha256 = args.model_sha256 or spec.model_sha256
     refuse_templates(name=spec.target.name, image=image, model_uri=model_uri, model_sha256=model_sha256)
     clients = aws_clients(args, spec.target.aws_conn_id, spec.target.region)
-    return evaluate_ops_readiness(
-        build_target(spec.target, clients),
-        clients("cloudwatch"),
-        spec,
-        check_id=check_id,
-        image=image,
-        model_uri=model_uri,
-        model_sha256=model_sha256,
+    return run_ops_readiness_check(
+        spec, clients, check_id=check_id, image=image, model_uri=model_uri, model_sha256=model_sha256
     )
 
 

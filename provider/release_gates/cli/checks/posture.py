@@ -50,8 +50,8 @@ def _run(args: argparse.Namespace) -> CheckResult:
 
     from pydantic import ValidationError
 
-    from release_gates.checks.posture import evaluate_security_posture
-    from release_gates.datasets import fingerprint, load_frame
+    from release_gates.inputs.catalog import DatasetCatalog
+    from release_gates.inputs.posture import run_posture_check
     from release_gates.policy import Dataset, PostureCheck
 
     dataset, base_dir = None, None
@@ -75,20 +75,16 @@ def _run(args: argparse.Namespace) -> CheckResult:
         )
     except ValidationError as exc:
         raise UsageError(f"invalid posture option: {first_problem(exc)}") from exc
-    outputs, inputs = None, {}
+    declared = dict(policy.datasets) if dataset is not None else {}
     if args.outputs_sample:
         if not Path(args.outputs_sample).is_file():
             raise UsageError(f"outputs sample not found: {args.outputs_sample}")
-        dataset = Dataset(uri=args.outputs_sample)
-    if dataset is not None and spec.outputs_sample:
-        outputs = load_frame(spec.outputs_sample, dataset, base_dir=base_dir)
-        inputs[spec.outputs_sample] = {
-            **fingerprint(spec.outputs_sample, dataset, base_dir=base_dir),
-            "rows": len(outputs),
-        }
+        # A path given on the command line is relative to the working directory, not the policy.
+        declared[args.outputs_sample] = Dataset(uri=str(Path(args.outputs_sample).resolve()))
+    catalog = DatasetCatalog.build(declared, base_dir=base_dir)
     refuse_templates(buckets=",".join(spec.buckets))
-    s3 = aws_clients(args, args.aws_conn_id or spec.aws_conn_id, spec.region)("s3") if spec.buckets else None
-    return evaluate_security_posture(s3, spec, outputs=outputs, check_id=check_id, inputs=inputs)
+    clients = aws_clients(args, args.aws_conn_id or spec.aws_conn_id, spec.region) if spec.buckets else None
+    return run_posture_check(spec, catalog, clients, check_id=check_id)
 
 
 COMMAND = CheckCommand(

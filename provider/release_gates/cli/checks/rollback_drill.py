@@ -45,7 +45,7 @@ def _run(args: argparse.Namespace) -> CheckResult:
     from pydantic import ValidationError
 
     from release_gates.checks.rollback_drill import run_rollback_drill
-    from release_gates.deploy import build_target
+    from release_gates.inputs.rollback_drill import resolve_rollback_drill_inputs
     from release_gates.policy import RollbackDrillCheck
 
     if args.policy:
@@ -69,8 +69,8 @@ def _run(args: argparse.Namespace) -> CheckResult:
     except ValidationError as exc:
         raise UsageError(f"invalid drill option: {first_problem(exc)}") from exc
     refuse_templates(name=spec.target.name, previous_version=spec.previous_version)
-    target = build_target(spec.target, aws_clients(args, spec.target.aws_conn_id, spec.target.region))
-    return run_rollback_drill(target, spec, check_id=check_id)
+    clients = aws_clients(args, spec.target.aws_conn_id, spec.target.region)
+    return run_rollback_drill(resolve_rollback_drill_inputs(spec, clients), spec, check_id=check_id)
 
 
 COMMAND = CheckCommand(

@@ -24,8 +24,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> CheckResult:
-    from release_gates.checks.stress_safety import evaluate_stress_safety, load_model
-    from release_gates.datasets import fingerprint, load_frame
+    from release_gates.inputs.catalog import DatasetCatalog
+    from release_gates.inputs.stress_safety import run_stress_safety_check
 
     if not args.policy:
         raise UsageError("stress-safety runs from a policy: --policy P --gate G")
@@ -40,21 +40,8 @@ def _run(args: argparse.Namespace) -> CheckResult:
             f"the policy's model uri is templated ({model.uri}); pass --model FILE --model-sha256 HASH"
         )
     spec = spec.model_copy(update={"model": model})
-    dataset = policy.dataset(spec.data)
-    assert dataset.label is not None
-    predict, model_info = load_model(model, base_dir=policy.base_dir)
-    frame = load_frame(spec.data, dataset, base_dir=policy.base_dir)
-    return evaluate_stress_safety(
-        frame,
-        predict,
-        spec,
-        label=dataset.label,
-        positive=dataset.positive_label,
-        negative=dataset.negative_label,
-        exclude=tuple(c for c in (dataset.prediction, dataset.score) if c),
-        check_id=check_id,
-        inputs={spec.data: fingerprint(spec.data, dataset, base_dir=policy.base_dir), "model": model_info},
-    )
+    catalog = DatasetCatalog.build(policy.datasets, base_dir=policy.base_dir)
+    return run_stress_safety_check(spec, catalog, check_id=check_id)
 
 
 COMMAND = CheckCommand(

@@ -31,16 +31,29 @@ from release_gates.operators.evidence import EvidenceWriterMixin
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from release_gates.deploy import DeploymentTarget
+    from release_gates.deploy import ClientSource, DeploymentTarget
     from release_gates.evidence import EvidenceStore
-    from release_gates.policy import OpsReadinessCheck, PostureCheck, ReleasePolicy, RollbackDrillCheck
+    from release_gates.policy import (
+        DeploymentTargetSpec,
+        OpsReadinessCheck,
+        PostureCheck,
+        ReleasePolicy,
+        RollbackDrillCheck,
+    )
     from release_gates.results import CheckResult
 
 
-def _target(spec: Any) -> DeploymentTarget:
+def _clients(aws_conn_id: str, region: str | None) -> ClientSource:
+    """boto3 clients through the Airflow AWS connection (credentials, region, ``endpoint_url``)."""
     from release_gates.hooks.aws import AwsDeploymentHook
 
-    return AwsDeploymentHook(spec.aws_conn_id, region_name=spec.region).deployment_target(spec)
+    return AwsDeploymentHook(aws_conn_id, region_name=region).get_client
+
+
+def _target(spec: DeploymentTargetSpec) -> DeploymentTarget:
+    from release_gates.deploy import build_target
+
+    return build_target(spec, _clients(spec.aws_conn_id, spec.region))
 
 
 class RollbackDrillOperator(BaseCheckOperator):
@@ -84,8 +97,9 @@ class RollbackDrillOperator(BaseCheckOperator):
         self, spec: RollbackDrillCheck, policy: ReleasePolicy | None, context: Context
     ) -> CheckResult:
         from release_gates.checks.rollback_drill import RetryPolicy, run_rollback_drill
+        from release_gates.inputs.rollback_drill import resolve_rollback_drill_inputs
 
-        target = _target(spec.target)
+        target = resolve_rollback_drill_inputs(spec, _clients(spec.target.aws_conn_id, spec.target.region))
         self.log.info(
             "Rollback drill on %s (dry run: %s, RTO budget %s)",
             target.description,
@@ -137,18 +151,15 @@ class OpsReadinessCheckOperator(BaseCheckOperator):
     def run_check(
         self, spec: OpsReadinessCheck, policy: ReleasePolicy | None, context: Context
     ) -> CheckResult:
-        from release_gates.checks.ops_readiness import evaluate_ops_readiness
-        from release_gates.hooks.aws import AwsDeploymentHook
+        from release_gates.inputs.ops_readiness import run_ops_readiness_check
 
-        hook = AwsDeploymentHook(spec.target.aws_conn_id, region_name=spec.target.region)
-        return evaluate_ops_readiness(
-            hook.deployment_target(spec.target),
-            hook.get_client("cloudwatch"),
+        return run_ops_readiness_check(
             spec,
+            _clients(spec.target.aws_conn_id, spec.target.region),
             check_id=self.check_id,
-            image=self.image or None,
-            model_uri=self.model_uri or None,
-            model_sha256=self.model_sha256 or None,
+            image=self.image,
+            model_uri=self.model_uri,
+            model_sha256=self.model_sha256,
         )
 
 
@@ -158,29 +169,12 @@ class SecurityPostureCheckOperator(BaseCheckOperator):
     check_kind = "posture"
 
     def run_check(self, spec: PostureCheck, policy: ReleasePolicy | None, context: Context) -> CheckResult:
-        from release_gates.checks.posture import evaluate_security_posture
-        from release_gates.hooks.aws import AwsDeploymentHook
+        from release_gates.inputs.posture import run_posture_check
 
-        s3 = (
-            AwsDeploymentHook(spec.aws_conn_id, region_name=spec.region).get_client("s3")
-            if spec.buckets
-            else None
-        )
-        outputs, inputs = None, {}
         if spec.outputs_sample:
-            from release_gates.datasets import fingerprint, load_frame
-
-            dataset = self.resolve_dataset(policy, spec.outputs_sample)
-            base_dir = policy.base_dir if policy else None
-            outputs = load_frame(spec.outputs_sample, dataset, base_dir=base_dir)
-            inputs[spec.outputs_sample] = {
-                **fingerprint(spec.outputs_sample, dataset, base_dir=base_dir),
-                "rows": len(outputs),
-            }
-            self.log.info(
-                "Scanning a sample of %d output rows of %s for PII", len(outputs), spec.outputs_sample
-            )
-        return evaluate_security_posture(s3, spec, outputs=outputs, check_id=self.check_id, inputs=inputs)
+            self.log.info("Scanning a sample of the outputs in %s for PII", spec.outputs_sample)
+        clients = _clients(spec.aws_conn_id, spec.region) if spec.buckets else None
+        return run_posture_check(spec, self.dataset_catalog(policy, context), clients, check_id=self.check_id)
 
 
 # --------------------------------------------------------------------------------------------------

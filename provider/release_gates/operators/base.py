@@ -8,6 +8,7 @@ so Airflow retries it (the cause may be transient), after the ERROR result is in
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
@@ -19,7 +20,8 @@ from release_gates.operators.evidence import EvidenceWriterMixin
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from release_gates.policy import Dataset, ReleasePolicy
+    from release_gates.inputs.catalog import DatasetCatalog
+    from release_gates.policy import ReleasePolicy
     from release_gates.results import CheckResult
 
 DEFAULT_RELEASE_ID = "{{ dag.dag_id }}__{{ run_id }}"
@@ -103,31 +105,25 @@ class BaseCheckOperator(EvidenceWriterMixin, BaseOperator):
         """Resolve inputs and call the engine. Subclasses implement this; no statistics here."""
         raise NotImplementedError
 
-    def resolve_dataset(self, policy: ReleasePolicy | None, name: str) -> Dataset:
-        """A dataset the spec names: from the policy, or from ``datasets`` when running on a spec."""
-        from release_gates.policy import Dataset
+    def dataset_catalog(
+        self, policy: ReleasePolicy | None, context: Context, *, base_dir: str | Path | None = None
+    ) -> DatasetCatalog:
+        """The datasets this check may read, for the kind's input resolver.
+
+        From the policy (``{{ … }}`` values in its entries rendered with this task's context) or, when
+        running on a ``spec``, from ``datasets``; this run's ``dataset_overrides`` applied. Relative
+        paths resolve against ``base_dir``, else the policy file's directory.
+        """
+        from release_gates.inputs.catalog import DatasetCatalog
 
         if policy is not None:
-            return self.override_dataset(name, policy.dataset(name))
-        declared = (self.datasets or {}).get(name)
-        if declared is None:
-            raise KeyError(
-                f"{self.task_id}: dataset {name!r} is not declared (pass datasets={{{name!r}: {{...}}}})"
-            )
-        return self.override_dataset(name, Dataset.model_validate(declared))
-
-    def override_dataset(self, name: str, dataset: Dataset) -> Dataset:
-        """The dataset with this run's override applied (a new uri drops the old sha256 pin)."""
-        overrides = self.dataset_overrides
-        if isinstance(overrides, str):  # rendered as text when the DAG does not render natively
-            import json
-
-            overrides = json.loads(overrides) if overrides.strip() else {}
-        uri = (overrides or {}).get(name)
-        if not uri or uri == dataset.uri:
-            return dataset
-        self.log.info("Dataset %s: using %s for this run (policy: %s)", name, uri, dataset.uri)
-        return dataset.model_copy(update={"uri": str(uri), "sha256": None})
+            raw = {name: d.model_dump(mode="json", exclude_none=True) for name, d in policy.datasets.items()}
+            declared = self._render_templated(raw, context)
+        else:
+            declared = dict(self.datasets or {})
+        if base_dir is None and policy is not None:
+            base_dir = policy.base_dir
+        return DatasetCatalog.build(declared, overrides=self.dataset_overrides, base_dir=base_dir)
 
     # -- steps ------------------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from release_gates.operators.base import BaseCheckOperator
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from release_gates.policy import Dataset, DriftCheck, LineageCheck, ReleasePolicy
+    from release_gates.policy import DriftCheck, LineageCheck, ReleasePolicy
     from release_gates.results import CheckResult
 
 
@@ -69,17 +69,6 @@ class _DataCheckOperator(BaseCheckOperator):
                 return cls(check_id=check_id, policy_path=policy.source, **kwargs)
         raise KeyError(f"no check {check_id!r} in {policy.source}")
 
-    def declared_datasets(self, policy: ReleasePolicy | None, context: Context) -> dict[str, Dataset]:
-        """Name → :class:`Dataset`, templates in the policy's entries rendered with this task's context."""
-        from release_gates.policy import Dataset
-
-        if policy is not None:
-            raw = {name: d.model_dump(mode="json", exclude_none=True) for name, d in policy.datasets.items()}
-            rendered = self._render_templated(raw, context)
-        else:
-            rendered = self.datasets or {}
-        return {name: self.override_dataset(name, Dataset.model_validate(f)) for name, f in rendered.items()}
-
     def resolved_base_dir(self, policy: ReleasePolicy | None) -> Path | None:
         """``base_dir`` if given; else the policy file's directory (the policy's convention)."""
         if self.base_dir:
@@ -108,20 +97,10 @@ class DatasetLineageCheckOperator(_DataCheckOperator):
     ui_color = "#e6f4ea"
 
     def run_check(self, spec: LineageCheck, policy: ReleasePolicy | None, context: Context) -> CheckResult:
-        from release_gates.checks.lineage import evaluate_lineage
-        from release_gates.policy import is_templated
+        from release_gates.inputs.lineage import run_lineage_check
 
-        used: list[str] = []
-        if policy is not None:
-            for _, check, _ in policy.iter_checks():
-                used += [name for _, name in check.dataset_refs() if not is_templated(name)]
-        return evaluate_lineage(
-            spec,
-            self.declared_datasets(policy, context),
-            check_id=self.check_id,
-            used=used,
-            base_dir=self.resolved_base_dir(policy),
-        )
+        catalog = self.dataset_catalog(policy, context, base_dir=self.resolved_base_dir(policy))
+        return run_lineage_check(spec, catalog, check_id=self.check_id, policy=policy)
 
 
 class DataDriftCheckOperator(_DataCheckOperator):
@@ -145,34 +124,14 @@ class DataDriftCheckOperator(_DataCheckOperator):
         self.report_rows = report_rows
 
     def run_check(self, spec: DriftCheck, policy: ReleasePolicy | None, context: Context) -> CheckResult:
-        from release_gates.checks.drift import evaluate_drift
-        from release_gates.datasets import fingerprint, load_frame, locate
-        from release_gates.exceptions import DatasetError
+        from release_gates.inputs.drift import run_drift_check
 
-        declared = self.declared_datasets(policy, context)
-        base_dir = self.resolved_base_dir(policy)
-        frames = {}
-        inputs: dict[str, Any] = {"datasets": {}}
-        for name in (spec.reference, spec.current):
-            if name not in declared:
-                raise DatasetError(
-                    f"dataset {name!r} is not declared (declared: {', '.join(declared) or 'none'})"
-                )
-            location = locate(name, declared[name], base_dir=base_dir)
-            inputs["datasets"][name] = fingerprint(name, declared[name], location=location)
-            frames[name] = load_frame(name, declared[name], location=location)
-        current = declared[spec.current]
-        return evaluate_drift(
-            frames[spec.reference],
-            frames[spec.current],
+        return run_drift_check(
             spec,
+            self.dataset_catalog(policy, context, base_dir=self.resolved_base_dir(policy)),
             check_id=self.check_id,
-            reference_name=spec.reference,
-            current_name=spec.current,
-            prediction_columns=[c for c in (current.score, current.prediction) if c],
             artifact_dir=self._artifact_dir(),
             report_rows=self.report_rows,
-            inputs=inputs,
         )
 
     def _artifact_dir(self) -> Path:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from release_gates.operators.base import BaseCheckOperator
 
@@ -24,28 +24,10 @@ class SubgroupFairnessCheckOperator(BaseCheckOperator):
     check_kind = "fairness"
 
     def run_check(self, spec: FairnessCheck, policy: ReleasePolicy | None, context: Context) -> CheckResult:
-        from release_gates.checks.fairness import count_outcomes, evaluate_subgroup_fairness
-        from release_gates.datasets import fingerprint, load_frame
+        from release_gates.inputs.fairness import run_fairness_check
 
-        dataset = self.resolve_dataset(policy, spec.data)
-        if dataset.label is None or dataset.prediction is None:
-            raise ValueError(f"dataset {spec.data!r} declares no label/prediction column")
-        base_dir = policy.base_dir if policy else None
-        columns = [*spec.sensitive_features, dataset.label, dataset.prediction]
-        frame = load_frame(spec.data, dataset, columns=columns, base_dir=base_dir)
-        self.log.info(
-            "Counting outcomes over %d rows of %s by %s", len(frame), spec.data, spec.sensitive_features
-        )
-        counts = count_outcomes(
-            frame,
-            label=dataset.label,
-            prediction=dataset.prediction,
-            sensitive=spec.sensitive_features,
-            positive=dataset.positive_label,
-            negative=dataset.negative_label,
-        )
-        inputs = {spec.data: {**fingerprint(spec.data, dataset, base_dir=base_dir), "rows": counts.rows}}
-        return evaluate_subgroup_fairness(counts, spec, check_id=self.check_id, inputs=inputs)
+        self.log.info("Counting outcomes of %s by %s", spec.data, spec.sensitive_features)
+        return run_fairness_check(spec, self.dataset_catalog(policy, context), check_id=self.check_id)
 
 
 class StressSafetyCheckOperator(BaseCheckOperator):
@@ -56,28 +38,6 @@ class StressSafetyCheckOperator(BaseCheckOperator):
     def run_check(
         self, spec: StressSafetyCheck, policy: ReleasePolicy | None, context: Context
     ) -> CheckResult:
-        from release_gates.checks.stress_safety import evaluate_stress_safety, load_model
-        from release_gates.datasets import fingerprint, load_frame
+        from release_gates.inputs.stress_safety import run_stress_safety_check
 
-        dataset = self.resolve_dataset(policy, spec.data)
-        if dataset.label is None:
-            raise ValueError(f"dataset {spec.data!r} declares no label column")
-        base_dir = policy.base_dir if policy else None
-        predict, model_info = load_model(spec.model, base_dir=base_dir)
-        frame = load_frame(spec.data, dataset, base_dir=base_dir)
-        exclude = tuple(c for c in (dataset.prediction, dataset.score) if c)
-        inputs: dict[str, Any] = {
-            spec.data: {**fingerprint(spec.data, dataset, base_dir=base_dir), "rows": len(frame)},
-            "model": model_info,
-        }
-        return evaluate_stress_safety(
-            frame,
-            predict,
-            spec,
-            label=dataset.label,
-            positive=dataset.positive_label,
-            negative=dataset.negative_label,
-            exclude=exclude,
-            check_id=self.check_id,
-            inputs=inputs,
-        )
+        return run_stress_safety_check(spec, self.dataset_catalog(policy, context), check_id=self.check_id)

@@ -44,19 +44,16 @@ class ImageScanOperator(BaseCheckOperator):
         self.artifacts_dir = artifacts_dir
 
     def run_check(self, spec: ImageScanCheck, policy: ReleasePolicy | None, context: Context) -> CheckResult:
-        from release_gates.checks.image_scan.evidence_budget import fit_for_evidence
-        from release_gates.checks.image_scan.scan import run_image_scan
         from release_gates.hooks.trivy import TrivyHook
+        from release_gates.inputs.image_scan import run_image_scan_check
 
-        result = run_image_scan(
+        return run_image_scan_check(
             spec,
             check_id=self.check_id,
             scanner=TrivyHook(self.trivy_conn_id),
             artifacts_dir=self._artifacts_path(),
-            gate_id=self.check_id.split(".", 1)[0] if "." in self.check_id else None,
             policy_waivers=policy.waivers if policy is not None else (),
         )
-        return fit_for_evidence(result)
 
     def _artifacts_path(self) -> Path:
         from release_gates.artifacts import artifact_dir

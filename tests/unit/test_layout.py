@@ -56,9 +56,10 @@ def import_graph() -> dict[str, set[str]]:
                 assert node.level == 0, f"{name}: relative import"
                 base = node.module or ""
                 targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
-            for target in targets:
-                if not target.startswith("release_gates"):
+            for imported in targets:
+                if not imported.startswith("release_gates"):
                     continue
+                target = imported
                 while target not in modules and "." in target:
                     target = target.rsplit(".", 1)[0]
                 parts = target.split(".")

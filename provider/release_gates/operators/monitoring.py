@@ -210,7 +210,8 @@ class EvaluateWindowOperator(_MonitorStep):
     def _evaluate(self, run: _Run) -> WindowEvaluation:
         import time
 
-        from release_gates.datasets import load_frame, mask_password
+        from release_gates.datasets import mask_password
+        from release_gates.inputs.catalog import DatasetCatalog
         from release_gates.monitoring.engines import evaluate_window, labelled_columns, window_columns
         from release_gates.monitoring.source import load_window
 
@@ -231,8 +232,11 @@ class EvaluateWindowOperator(_MonitorStep):
             )
         reference = dataset = None
         if plan.reference is not None:
-            dataset = policy.dataset(plan.reference)
-            reference = load_frame(plan.reference, dataset, base_dir=policy.base_dir)
+            # The release's drift check reads its reference through the same catalog: production
+            # windows are compared with exactly the data the release was judged against.
+            catalog = DatasetCatalog.build(policy.datasets, base_dir=policy.base_dir)
+            dataset = catalog.dataset(plan.reference)
+            reference = catalog.load(plan.reference)
         loaded = time.perf_counter() - began
         self.log.info(
             "Read %d window rows, %s labelled-window rows and %s reference rows in %.2f s",

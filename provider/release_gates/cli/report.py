@@ -29,9 +29,9 @@ def _store_or_none(args: argparse.Namespace, *, required: bool) -> EvidenceStore
 
 
 def run_report(args: argparse.Namespace, out: TextIO) -> int:
+    from release_gates.artifacts import safe_name
     from release_gates.evidence import EvidenceNotFoundError
     from release_gates.reports import TrailError, generate_report, load_from_bundle, load_from_store
-    from release_gates.reports.render import safe_name
 
     if args.bundle:
         if not Path(args.bundle).is_file():

@@ -8,10 +8,11 @@ import csv
 import hashlib
 import io
 import json
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from release_gates.artifacts import safe_name, write_atomic
 
 if TYPE_CHECKING:
     from release_gates.reports.rows import ReleaseReport
@@ -60,10 +61,6 @@ def _environment() -> Any:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-
-
-def safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "release"
 
 
 def file_links(report: ReleaseReport, *, charts: bool = True) -> list[tuple[str, str]]:
@@ -220,7 +217,7 @@ def write_report_files(
 
     def text(name: str, content: str) -> None:
         path = out / name
-        path.write_text(content, "utf-8")
+        write_atomic(path, content.encode("utf-8"))  # a reader never sees half a report
         written.append(path)
 
     text("summary.html", render_html(report, charts=charts))

@@ -427,7 +427,7 @@ MALFORMED = [
         edit(BASE, "rationale: Groups must", "rationale: Groups: must"),
         marker="rationale: Groups: must",
         field="(document)",
-        message="YAML syntax error: mapping values are not allowed here",
+        message="YAML syntax error: mapping values are not allowed",  # libyaml and PyYAML word the rest apart
     ),
     Malformed(
         "empty_file",

@@ -16,22 +16,34 @@ from release_gates.policy.model import ReleasePolicy
 from release_gates.policy.problems import PolicyError, PolicyProblem
 from release_gates.policy.rules import cross_check
 
+#: A policy is configuration written by people; anything bigger is a mistake or an attack.
+MAX_POLICY_BYTES = 1 << 20
+
+
+def _too_big(size: int) -> str:
+    return f"the policy file is {size:,} bytes; the limit is {MAX_POLICY_BYTES:,} (1 MiB)"
+
 
 def load_policy(path: str | Path) -> ReleasePolicy:
     """Read and validate a policy file; raises :class:`PolicyError` listing every problem."""
     path = Path(path)
     source = str(path)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_POLICY_BYTES + 1)  # never read a huge file whole just to refuse it
     except OSError as exc:
         raise PolicyError(
             [PolicyProblem(source, None, (), f"cannot read policy file: {exc.strerror}")]
         ) from exc
+    if len(raw) > MAX_POLICY_BYTES:
+        raise PolicyError([PolicyProblem(source, None, (), _too_big(path.stat().st_size))])
     return parse_policy(raw, source=source)
 
 
 def parse_policy(text: str | bytes, *, source: str = "<string>") -> ReleasePolicy:
     raw = text.encode() if isinstance(text, str) else text
+    if len(raw) > MAX_POLICY_BYTES:
+        raise PolicyError([PolicyProblem(source, None, (), _too_big(len(raw)))])
     try:
         decoded = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import DAG, Param, TaskGroup
 
 from release_gates.evidence import DEFAULT_EVIDENCE_CONN_ID
+from release_gates.inputs.overrides import OVERRIDES_SCHEMA
 from release_gates.operators.base import DEFAULT_RELEASE_ID
 from release_gates.policy import load_policy
 
@@ -59,9 +60,11 @@ def release_params() -> dict[str, Param]:
         ),
         "datasets": Param(
             {},
-            type="object",
-            additionalProperties={"type": "string"},
-            description="Dataset overrides: policy dataset name → uri.",
+            **OVERRIDES_SCHEMA,
+            description=(
+                "Dataset overrides: policy dataset name → {uri, sha256} (or → uri for a dataset the "
+                "policy does not pin); only where the dataset's 'overrides' allow-list permits."
+            ),
         ),
     }
 

@@ -47,7 +47,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from release_gates.exceptions import DatasetError
 
@@ -129,11 +129,86 @@ class DatasetLocation:
 
 
 def mask_password(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
+    """``url`` with any password (and password-like query parameter) replaced by ``***``.
+
+    Safe for messages, logs and evidence. The password ends at the last ``@`` that is followed by a
+    host, so a raw ``/``, ``#``, ``:`` or ``@`` in it leaves nothing behind. Database URLs whose
+    password SQLAlchemy reads the same way are rendered by SQLAlchemy (``make_url``), as the driver
+    will see them.
+    """
+    scheme = _scheme(url)
+    if scheme is None:
+        return url
+    split = _split_userinfo(url, scheme)
+    if split is None:
+        return _mask_query_secrets(url)
+    head, user, password, host = split
+    if scheme.split("+", 1)[0] in _SQL_DIALECTS and scheme != "sql":
+        from sqlalchemy.engine import make_url
+
+        try:
+            parsed = make_url(url)
+        except Exception:
+            parsed = None
+        if parsed is not None and parsed.password == unquote(password):
+            return _mask_query_secrets(parsed.render_as_string(hide_password=True))
+    return _mask_query_secrets(f"{head}{user}:***@{host}")
+
+
+# A host (name, IPv4 or [IPv6]) with an optional port, then the end, a path, a query or a fragment.
+_HOST_AFTER_AT = re.compile(r"^(?:\[[^\]/]*\]|[A-Za-z0-9._~%!$&'()*+,;=-]*)(?::\d*)?(?:[/?#]|$)")
+_SECRET_QUERY_KEYS = frozenset({"password", "passwd", "pwd", "secret", "token", "sslpassword", "api_key"})
+
+
+def _split_userinfo(url: str, scheme: str) -> tuple[str, str, str, str] | None:
+    """``(scheme://, user, password, host…)`` when the URL carries a password, else None."""
+    head = url[: len(scheme) + 3]
+    rest = url[len(head) :]
+    for index in reversed([i for i, char in enumerate(rest) if char == "@"]):
+        if _HOST_AFTER_AT.match(rest[index + 1 :]):
+            user, colon, password = rest[:index].partition(":")
+            # No colon: a user name or an Airflow connection id (s3://aws_conn@bucket/…), no secret.
+            return (head, user, password, rest[index + 1 :]) if colon else None
+    return None
+
+
+def _mask_query_secrets(url: str) -> str:
+    base, question, query = url.partition("?")
+    if not question:
+        return url
+    fragment = ""
+    if "#" in query:
+        query, _, fragment = query.partition("#")
+        fragment = "#" + fragment
+    params = parse_qsl(query, keep_blank_values=True)
+    if not any(k.lower() in _SECRET_QUERY_KEYS for k, _ in params):
+        return url
+    kept = [(k, "***" if k.lower() in _SECRET_QUERY_KEYS else v) for k, v in params]
+    return f"{base}?{urlencode(kept, safe='*/')}{fragment}"
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line about a third-party exception, without the data values its message may quote."""
+    text = scrub_values(str(exc))
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def scrub_values(text: str, *, limit: int = 300) -> str:
+    """``text`` on one line with quoted literals, row details and URL passwords removed.
+
+    Parsers and drivers put the offending cell in their messages ("could not convert string to
+    float: 'x'", 'invalid input syntax for type integer: "x"', "DETAIL: Failing row contains (…)").
+    Quoted literals become ``<value>`` and anything from a ``DETAIL``/``Failing row`` marker on is cut,
+    so the kind of problem stays and the value does not.
+    """
+    text = " ".join(text.split())
+    text = re.split(r"\b(?:DETAIL|Failing row contains|HINT)\b", text, maxsplit=1)[0].rstrip(" :;.")
+    text = _URL_IN_TEXT.sub(lambda match: mask_password(match.group(0)), text)
+    text = re.sub(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", "<value>", text)
+    return text[:limit]
+
+
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
 
 
 def local_path(uri: str, *, base_dir: str | Path | None = None) -> Path:
@@ -199,7 +274,8 @@ def _sql_source(name: str, uri: str, resolve_connection: ConnectionResolver | No
         conn_id = unquote(parts.netloc)
         if not conn_id:
             raise DatasetError(
-                f"dataset {name!r} ({uri}): sql:// URI needs a connection id: sql://<conn_id>/<table>"
+                f"dataset {name!r} ({mask_password(uri)}): sql:// URI needs a connection id: "
+                "sql://<conn_id>/<table>"
             )
         path_table = unquote(parts.path.lstrip("/")) or None
         table = table or path_table
@@ -209,7 +285,9 @@ def _sql_source(name: str, uri: str, resolve_connection: ConnectionResolver | No
         except DatasetError:
             raise
         except Exception as exc:
-            raise DatasetError(f"dataset {name!r}: connection {conn_id!r} is not usable: {exc}") from exc
+            raise DatasetError(
+                f"dataset {name!r}: connection {conn_id!r} is not usable: {describe_error(exc)}"
+            ) from None
     else:
         # Rebuilt by hand: urlunsplit would drop the empty authority of sqlite:////abs/path.db.
         base = uri.partition("?")[0]
@@ -311,8 +389,8 @@ def _object_path(name: str, uri: str) -> Any:
         return ObjectStoragePath(uri)
     except Exception as exc:
         raise DatasetError(
-            f"dataset {name!r} ({mask_password(uri)}): no object storage for it: {exc}"
-        ) from exc
+            f"dataset {name!r} ({mask_password(uri)}): no object storage for it: {describe_error(exc)}"
+        ) from None
 
 
 def _object_fingerprint(name: str, uri: str, *, chunk_size: int = 1 << 20) -> dict[str, Any]:
@@ -325,7 +403,9 @@ def _object_fingerprint(name: str, uri: str, *, chunk_size: int = 1 << 20) -> di
                 digest.update(chunk)
                 size += len(chunk)
     except Exception as exc:
-        raise DatasetError(f"dataset {name!r} ({mask_password(uri)}): cannot read: {exc}") from exc
+        raise DatasetError(
+            f"dataset {name!r} ({mask_password(uri)}): cannot read: {describe_error(exc)}"
+        ) from None
     return {"sha256": digest.hexdigest(), "bytes": size}
 
 
@@ -355,8 +435,8 @@ def sql_engine(name: str, source: SqlSource) -> Any:
         return sa.create_engine(source.url)
     except Exception as exc:
         raise DatasetError(
-            f"dataset {name!r} ({source.display_url}): bad database URL: {_one_line(exc)}"
-        ) from exc
+            f"dataset {name!r} ({source.display_url}): bad database URL: {describe_error(exc)}"
+        ) from None
 
 
 def sql_fingerprint(name: str, source: SqlSource, *, batch_rows: int = 10_000) -> dict[str, Any]:
@@ -384,8 +464,8 @@ def sql_fingerprint(name: str, source: SqlSource, *, batch_rows: int = 10_000) -
         raise
     except Exception as exc:
         raise DatasetError(
-            f"dataset {name!r} ({source.display_url}, {source.relation}): cannot read: {_one_line(exc)}"
-        ) from exc
+            f"dataset {name!r} ({source.display_url}, {source.relation}): cannot read: {describe_error(exc)}"
+        ) from None
     finally:
         engine.dispose()
     schema_sha = hashlib.sha256(json.dumps(columns, separators=(",", ":")).encode()).hexdigest()
@@ -426,10 +506,6 @@ def _sql_columns(name: str, conn: Any, source: SqlSource) -> list[list[str]]:
     description = probe.cursor.description if probe.cursor is not None else []
     probe.close()
     return [[str(d[0]), str(d[1])] for d in description]
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:500]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -486,7 +562,7 @@ def _parse(name: str, where: str, fmt: str, source: Any, columns: list[str] | No
             return pd.read_csv(source, usecols=lambda column: column in wanted)
         return pd.read_csv(source)
     except Exception as exc:
-        raise DatasetError(f"dataset {name!r} ({where}): unreadable {fmt}: {_one_line(exc)}") from exc
+        raise DatasetError(f"dataset {name!r} ({where}): unreadable {fmt}: {describe_error(exc)}") from None
 
 
 def _read_file(name: str, loc: DatasetLocation, columns: list[str] | None = None) -> pd.DataFrame:
@@ -504,7 +580,9 @@ def _read_object(name: str, loc: DatasetLocation, columns: list[str] | None = No
         with path.open("rb") as handle:
             payload = handle.read()
     except Exception as exc:
-        raise DatasetError(f"dataset {name!r} ({mask_password(loc.uri)}): cannot read: {exc}") from exc
+        raise DatasetError(
+            f"dataset {name!r} ({mask_password(loc.uri)}): cannot read: {describe_error(exc)}"
+        ) from None
     return _parse(name, mask_password(loc.uri), loc.format, io.BytesIO(payload), columns)
 
 
@@ -521,7 +599,7 @@ def _read_sql(name: str, source: SqlSource) -> pd.DataFrame:
         raise
     except Exception as exc:
         raise DatasetError(
-            f"dataset {name!r} ({source.display_url}, {source.relation}): cannot read: {_one_line(exc)}"
-        ) from exc
+            f"dataset {name!r} ({source.display_url}, {source.relation}): cannot read: {describe_error(exc)}"
+        ) from None
     finally:
         engine.dispose()

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from release_gates.artifacts import file_artifact, safe_name
+from release_gates.datasets import describe_error
 from release_gates.exceptions import DriftInputError
 from release_gates.results import Artifact, CheckResult, Finding, Severity, Status, utcnow
 
@@ -501,7 +502,7 @@ def _test_column(  # noqa: PLR0917 - one column's inputs, always passed in this 
             problems,
             column,
             spec,
-            f"column {column!r}: {choice.name} could not be computed: {type(exc).__name__}: {exc}",
+            f"column {column!r}: {choice.name} could not be computed: {describe_error(exc)}",
         )
         return None
     score = float(outcome.drift_score)

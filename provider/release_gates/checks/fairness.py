@@ -146,10 +146,12 @@ def _cells_from_rows(
     problems = []
     for column, values in bad.items():
         if values:
-            shown = ", ".join(f"{v!r}×{c}" for v, c in sorted(values.items())[:5])
+            # Counts only: the offending cells are user data and this message reaches evidence and the UI.
+            missing = values.get(MISSING, 0)
             problems.append(
-                f"column {column!r} has {sum(values.values())} value(s) that are neither the positive "
-                f"{positive!r} nor the negative {negative!r} class: {shown}"
+                f"column {column!r} has {sum(values.values())} value(s) in {len(values)} distinct "
+                f"value(s) that are neither the positive {positive!r} nor the negative {negative!r} class"
+                + (f" ({missing} missing)" if missing else "")
             )
     if problems:
         raise FairnessInputError("; ".join(problems))

@@ -39,7 +39,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from release_gates.datasets import ConnectionResolver, DatasetLocation, fingerprint, load_frame, locate
+from release_gates.datasets import (
+    ConnectionResolver,
+    DatasetLocation,
+    describe_error,
+    fingerprint,
+    load_frame,
+    locate,
+    scrub_values,
+)
 from release_gates.exceptions import DatasetError, SuiteError
 from release_gates.policy import is_templated
 from release_gates.results import CheckResult, Finding, Severity, Status, utcnow
@@ -310,7 +318,7 @@ def _check_dataset(
             outcome,
             f"validation_error:{name}",
             name,
-            f"dataset {name!r}: Great Expectations could not run: {type(exc).__name__}: {_one_line(exc)}",
+            f"dataset {name!r}: Great Expectations could not run: {describe_error(exc)}",
             spec.severity,
         )
         return facts
@@ -516,7 +524,7 @@ def _record_results(
                 Finding(
                     id=f"not_evaluated:{finding_id}",
                     severity=spec.severity,
-                    title=f"could not evaluate {kind} on {where}: {_one_line(error)}",
+                    title=f"could not evaluate {kind} on {where}: {scrub_values(error)}",
                     location=location,
                     data={"dataset": name, "column": column, "expectation_type": kind},
                 ),
@@ -573,7 +581,7 @@ def _failed_expectation(
     severity: Severity,
 ) -> Finding:
     expected = {k: _safe(v) for k, v in kwargs.items() if k not in _NOT_EXPECTED}
-    observed = _observed(stats, rule_name)
+    observed = _observed(stats, rule_name, kind)
     data: dict[str, Any] = {
         "dataset": name,
         "column": column,
@@ -603,9 +611,17 @@ def _failed_expectation(
     )
 
 
-def _observed(stats: dict[str, Any], rule_name: str | None) -> Any:
+# Expectations whose observed value is a cell of the data (a minimum, a quantile, the most common or
+# the distinct values). Findings reach evidence, logs and the UI, which must never hold user data.
+_OBSERVES_A_CELL = ("_min_", "_max_", "median", "quantile", "most_common", "distinct_values")
+_OBSERVES_A_TYPE = frozenset(
+    {"expect_column_values_to_be_of_type", "expect_column_values_to_be_in_type_list"}
+)
+
+
+def _observed(stats: dict[str, Any], rule_name: str | None, kind: str = "") -> Any:
     if "observed_value" in stats:
-        return _safe(stats["observed_value"])
+        return _observed_value(kind, stats["observed_value"])
     percent = _safe(stats.get("unexpected_percent"))
     if rule_name == "label_share_min" and percent is not None:
         return {"positive_share": round(1 - percent / 100, 6)}
@@ -614,6 +630,20 @@ def _observed(stats: dict[str, Any], rule_name: str | None) -> Any:
     if percent is not None:
         return {"unexpected_percent": round(percent, 4)}
     return None
+
+
+def _observed_value(kind: str, value: Any) -> Any:
+    """What a finding may say about GX's observed value: a statistic or a type name, never a cell."""
+    safe = _safe(value)
+    if kind in _OBSERVES_A_TYPE or safe is None:
+        return safe
+    if any(marker in kind for marker in _OBSERVES_A_CELL):
+        return {"withheld": "a data value"}
+    if isinstance(safe, int | float) and not isinstance(safe, bool):
+        return safe
+    if isinstance(safe, list):
+        return {"values": len(safe)}
+    return {"withheld": "not a count or a statistic"}
 
 
 def _exception_message(info: Any) -> str | None:

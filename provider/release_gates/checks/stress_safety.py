@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from release_gates import __version__
 from release_gates.checks.fairness import count_outcomes, rate
+from release_gates.datasets import describe_error
 from release_gates.exceptions import FairnessInputError, ModelLoadError
 from release_gates.results import CheckResult, Finding, Severity, Status, utcnow
 
@@ -171,7 +172,7 @@ def evaluate_stress_safety(
                     id=f"stress.{scenario.name}.crash",
                     severity=Severity.CRITICAL,
                     title=f"model failed to score under scenario {scenario.name!r}",
-                    detail=f"{type(exc).__name__}: {str(exc)[:300]}",
+                    detail=describe_error(exc),  # a model error may quote the row it choked on
                     location=scenario.name,
                 )
             )

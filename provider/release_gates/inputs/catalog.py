@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from release_gates.datasets import mask_password
 from release_gates.exceptions import DatasetError
+from release_gates.inputs.overrides import (
+    DatasetOverride,
+    DatasetOverrideError,
+    allowed_overrides,
+    parse_overrides,
+)
 from release_gates.policy import Dataset
 
 if TYPE_CHECKING:
@@ -19,33 +25,29 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-
-def parse_overrides(overrides: Mapping[str, str] | str | None) -> dict[str, str]:
-    """A run's dataset overrides as a mapping (the DAG may render them as JSON text)."""
-    if overrides is None:
-        return {}
-    if isinstance(overrides, str):
-        text = overrides.strip()
-        if not text:
-            return {}
-        try:
-            overrides = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"dataset overrides are not a JSON object: {exc.msg}") from exc
-    if not isinstance(overrides, Mapping):
-        raise DatasetError(
-            f"dataset overrides must map dataset names to URIs, got {type(overrides).__name__}"
-        )
-    return {str(name): str(uri) for name, uri in overrides.items() if uri}
+__all__ = [
+    "DatasetCatalog",
+    "DatasetOverride",
+    "DatasetOverrideError",
+    "allowed_overrides",
+    "apply_override",
+    "parse_overrides",
+]
 
 
-def apply_override(name: str, dataset: Dataset, overrides: Mapping[str, str]) -> Dataset:
-    """The dataset with this run's override applied (a new uri drops the old sha256 pin)."""
-    uri = overrides.get(name)
-    if not uri or uri == dataset.uri:
+def apply_override(name: str, dataset: Dataset, override: DatasetOverride | None) -> Dataset:
+    """The dataset with this run's (already allowed) override applied.
+
+    The override's sha256 becomes the dataset's pin, so lineage verifies the content the run names;
+    an override without one (allowed only for a dataset the policy does not pin) leaves it unpinned.
+    """
+    if override is None:
         return dataset
-    log.info("Dataset %s: using %s for this run (policy: %s)", name, uri, dataset.uri)
-    return dataset.model_copy(update={"uri": uri, "sha256": None})
+    log.info(
+        "Dataset %s: using %s for this run (policy: %s)",
+        name, mask_password(override.uri), mask_password(dataset.uri),
+    )  # fmt: skip
+    return dataset.model_copy(update={"uri": override.uri, "sha256": override.sha256})
 
 
 @dataclass(frozen=True)
@@ -64,18 +66,21 @@ class DatasetCatalog:
         cls,
         declared: Mapping[str, Dataset | Mapping[str, Any]],
         *,
-        overrides: Mapping[str, str] | str | None = None,
+        overrides: Mapping[str, Any] | str | None = None,
         base_dir: str | Path | None = None,
         resolve_connection: ConnectionResolver | None = None,
     ) -> DatasetCatalog:
-        """A catalog of ``declared`` datasets (models or policy-style mappings) with ``overrides``."""
-        wanted = parse_overrides(overrides)
-        datasets = {
-            name: apply_override(
-                name, value if isinstance(value, Dataset) else Dataset.model_validate(value), wanted
-            )
+        """A catalog of ``declared`` datasets (models or policy-style mappings) with ``overrides``.
+
+        Every override is checked against its dataset's allow-list first; one the policy does not
+        allow raises :class:`~release_gates.inputs.overrides.DatasetOverrideError` (the check ERRORs).
+        """
+        models = {
+            name: value if isinstance(value, Dataset) else Dataset.model_validate(value)
             for name, value in declared.items()
         }
+        wanted = allowed_overrides(models, overrides, base_dir=base_dir)
+        datasets = {name: apply_override(name, dataset, wanted.get(name)) for name, dataset in models.items()}
         return cls(
             datasets=datasets,
             base_dir=Path(base_dir) if base_dir is not None else None,

@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from release_gates import __version__
+from release_gates.datasets import describe_error
 from release_gates.monitoring.plan import (
     WINDOW_DATASET,
     ErrorRateSpec,
@@ -428,7 +429,7 @@ def evaluate_window(
                 result = CheckResult.error(
                     check_id=check.check_id,
                     kind=check.kind,
-                    message=f"{type(exc).__name__}: {exc}",
+                    message=describe_error(exc),  # never the cell values a parser quotes
                     inputs=base_inputs,
                 )
         results.append((check, result))

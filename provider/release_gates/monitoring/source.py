@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from release_gates.datasets import ConnectionResolver, locate, mask_password
+from release_gates.datasets import ConnectionResolver, describe_error, locate, mask_password
 from release_gates.exceptions import InferenceLogError
 from release_gates.monitoring.plan import as_utc
 from release_gates.policy import Dataset
@@ -104,9 +104,7 @@ def _load_sql(
     except InferenceLogError:
         raise
     except SQLAlchemyError as exc:
-        raise InferenceLogError(
-            f"inference log {where}: cannot read: {' '.join(str(exc).split())[:300]}"
-        ) from exc
+        raise InferenceLogError(f"inference log {where}: cannot read: {describe_error(exc)}") from None
     finally:
         engine.dispose()
 
@@ -155,7 +153,7 @@ def _load_parquet(
     try:
         dataset = ds.dataset(target, format="parquet", partitioning=partitioning)
     except (OSError, pa.ArrowException) as exc:
-        raise InferenceLogError(f"inference log {where}: cannot open: {exc}") from exc
+        raise InferenceLogError(f"inference log {where}: cannot open: {describe_error(exc)}") from None
     if isinstance(dataset, ds.FileSystemDataset) and not dataset.files:
         return _empty(log, columns)  # the log exists but holds nothing yet: an empty window
     names = list(dataset.schema.names)
@@ -173,7 +171,7 @@ def _load_parquet(
     try:
         table = dataset.to_table(columns=columns, filter=condition)
     except (OSError, pa.ArrowException) as exc:
-        raise InferenceLogError(f"inference log {where}: cannot read: {exc}") from exc
+        raise InferenceLogError(f"inference log {where}: cannot read: {describe_error(exc)}") from None
     return table.to_pandas()
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseBranchOperator, BaseOperator
 
+from release_gates.datasets import mask_password
 from release_gates.evidence import DEFAULT_EVIDENCE_CONN_ID
 from release_gates.operators.base import DEFAULT_RELEASE_ID
 from release_gates.operators.evidence import EvidenceWriterMixin
@@ -75,7 +76,9 @@ class StartReleaseOperator(_ReleaseStep):
     """Validate the trigger inputs and open the evidence chain with ``release_started``.
 
     The candidate model's sha256 is checked against the file when it is local: a release of a file
-    other than the one named must not start.
+    other than the one named must not start. The ``datasets`` overrides are checked against each
+    dataset's allow-list in the policy (:mod:`release_gates.inputs.overrides`); a refused override
+    fails the run here, before anything is checked, and the accepted ones are recorded (URIs masked).
     """
 
     template_fields: Sequence[str] = ("release_id", "release_inputs", "policy_path")
@@ -94,6 +97,8 @@ class StartReleaseOperator(_ReleaseStep):
 
         policy = self._policy()
         inputs = dict(self.release_inputs)
+        # Before the chain opens: a run that asks for more than the policy allows never starts.
+        inputs["datasets"] = self._allowed_overrides(policy, inputs.get("datasets"))
         model_uri, pinned = str(inputs.get("model_uri") or ""), str(inputs.get("model_sha256") or "")
         model_path = Path(model_uri.removeprefix("file://"))
         if model_uri and "://" not in model_uri.removeprefix("file://") and model_path.is_file():
@@ -104,6 +109,9 @@ class StartReleaseOperator(_ReleaseStep):
                 )
             inputs["model_sha256_verified"] = actual
         dag_run = context.get("dag_run")
+        for key in ("model_uri", "image"):  # recorded and shown: never with a password in them
+            if isinstance(inputs.get(key), str):
+                inputs[key] = mask_password(inputs[key])
         payload = {
             "model": policy.release.model,
             "risk_tier": policy.release.risk_tier,
@@ -116,7 +124,22 @@ class StartReleaseOperator(_ReleaseStep):
         }
         seq = self._append("release_started", payload, context)
         self.log.info("Release %s of %s started (evidence #%d)", self.release_id, policy.release.model, seq)
+        for name, override in inputs["datasets"].items():
+            self.log.info("Dataset %s overridden for this run: %s (sha256 %s)", name, override["uri"],
+                          override["sha256"] or "not pinned")  # fmt: skip
         return {"release_id": self.release_id, "model": policy.release.model, "evidence_seq": seq}
+
+    def _allowed_overrides(self, policy: ReleasePolicy, raw: Any) -> dict[str, dict[str, str | None]]:
+        """The run's dataset overrides the policy allows, URIs masked; anything else refuses the run."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from release_gates.inputs.overrides import DatasetOverrideError, allowed_overrides
+
+        try:
+            accepted = allowed_overrides(policy.datasets, raw, base_dir=policy.base_dir)
+        except DatasetOverrideError as exc:
+            raise AirflowFailException(f"{exc}; the release does not start") from None
+        return {name: override.masked() for name, override in accepted.items()}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from release_gates._yaml import Path_
@@ -20,6 +21,7 @@ def cross_check(policy: ReleasePolicy) -> Problems:
         + _check_approvals(policy)
         + _check_notifications(policy)
         + _check_monitoring(policy)
+        + _check_dataset_overrides(policy)
     )
 
 
@@ -124,3 +126,54 @@ def _check_datasets(policy: ReleasePolicy, check: CheckSpec, base: Path_) -> lis
                 )
             )
     return problems
+
+
+_CONNECTION_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(?:\.[A-Za-z_][A-Za-z0-9_$]*)?$")
+
+
+def _check_dataset_overrides(policy: ReleasePolicy) -> Problems:
+    """An allow-list must say exactly where a run may point a dataset, and nothing a run may not."""
+    problems: Problems = []
+    for name, dataset in policy.datasets.items():
+        allow = dataset.overrides
+        if allow is None:
+            continue
+        base: Path_ = ("datasets", name, "overrides")
+        if not (allow.uri_prefixes or allow.connections or allow.tables):
+            problems.append((base, "lists nothing a run may use; remove it to forbid overrides"))
+        if bool(allow.connections) != bool(allow.tables):
+            problems.append((base, "connections and tables go together: an sql:// override names both"))
+        for index, prefix in enumerate(allow.uri_prefixes):
+            if problem := _prefix_problem(prefix):
+                problems.append(((*base, "uri_prefixes", index), problem))
+        for index, connection in enumerate(allow.connections):
+            if not _CONNECTION_ID.match(connection):
+                problems.append(((*base, "connections", index), f"{connection!r} is not a connection id"))
+        for index, table in enumerate(allow.tables):
+            if not _TABLE.match(table):
+                problems.append(((*base, "tables", index), f"{table!r} is not a table or schema.table name"))
+    return problems
+
+
+def _prefix_problem(prefix: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    from release_gates.datasets import is_sql_uri, mask_password
+
+    if is_templated(prefix):
+        return "a template; an allow-list is reviewed as written"
+    if is_sql_uri(prefix):
+        return "a database URL; allow SQL overrides with connections and tables"
+    if mask_password(prefix) != prefix:
+        return "carries credentials; name a connection in the URI's host part instead"
+    parts = urlsplit(prefix)
+    if "?" in prefix or "#" in prefix:
+        return "has a query or fragment; a prefix is a directory"
+    if ".." in parts.path.split("/"):
+        return "contains '..'; name the directory itself"
+    if parts.path.strip("/") == "" and "://" not in prefix:
+        return "is the file system root: it would allow every file"
+    if "://" in prefix and not parts.netloc:
+        return "names no bucket or host"
+    return None

@@ -70,6 +70,26 @@ class RemediationSla(PolicyModel):
         return value
 
 
+class DatasetOverrides(PolicyModel):
+    """Where a run may point this dataset instead (the release DAG's ``datasets`` trigger parameter).
+
+    A dataset without this section cannot be overridden by a run. Local prefixes are directories,
+    relative to the policy file's directory unless absolute; object-store prefixes (``s3://bucket/dir/``)
+    are compared as directories too. A SQL override is ``sql://<connection>/<table>`` with both the
+    connection and the table listed here. Raw database URLs and ``query=`` are never accepted from a run.
+    """
+
+    uri_prefixes: list[str] = Field(
+        default_factory=list, description="Directories (local or s3://bucket/dir/) an override may name."
+    )
+    connections: list[str] = Field(
+        default_factory=list, description="Airflow connection ids an sql:// override may name."
+    )
+    tables: list[str] = Field(
+        default_factory=list, description="Tables (table or schema.table) an sql:// override may name."
+    )
+
+
 class Dataset(BinaryLabels):
     uri: str = Field(min_length=1, description="Local path, s3://…, or sql://<conn_id>/<table>.")
     sha256: str | None = Field(default=None, description="Pinned content fingerprint.")
@@ -80,6 +100,9 @@ class Dataset(BinaryLabels):
     label: str | None = None
     prediction: str | None = None
     score: str | None = None
+    overrides: DatasetOverrides | None = Field(
+        default=None, description="What a run may substitute for this dataset; none → no override."
+    )
 
     @field_validator("sha256")
     @classmethod

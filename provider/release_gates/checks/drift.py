@@ -24,8 +24,9 @@ samples of equal size, which :func:`wasserstein_normed` computes in its cheaper,
 
 Optional deterministic sampling (``sample_rows`` with ``seed``) happens before anything else and is
 recorded in the result. Bad input never passes: a column named in the policy that a dataset lacks, or
-an unknown method, is ERROR; an empty dataset, an all-null column or a column whose type differs
-between the datasets is INCONCLUSIVE; messages name the dataset and the column.
+an unknown method, is ERROR; an empty dataset, an all-null column, a column whose type differs
+between the datasets, a reference column the current data lacks, or a declared score/prediction column
+the current data lacks is INCONCLUSIVE; messages name the dataset and the column.
 
 No Airflow import; pandas, numpy and Evidently (≈6.5 s) are imported inside the functions.
 """
@@ -183,12 +184,22 @@ def _evaluate(
     features, unmatched = _feature_columns(reference, current, spec, names, prediction_columns)
     metrics["unmatched_columns"] = unmatched
     for column, side in unmatched.items():
+        # A reference feature the current data lacks is a feature nobody measured: it may be the one
+        # that drifted, so the check cannot say "no drift" (INCONCLUSIVE). A column only the current
+        # data has has no baseline to drift from, and the model was judged without it: a warning.
+        missing = side == "reference"
         problems.add(
-            Status.WARN,
+            Status.INCONCLUSIVE if missing else Status.WARN,
             Finding(
                 id=f"unmatched_column:{column}",
-                severity=Severity.LOW,
-                title=f"column {column!r} is only in the {side} dataset {names[side]!r}: not compared",
+                severity=spec.severity if missing else Severity.LOW,
+                title=(
+                    f"reference column {column!r} is missing from the current dataset "
+                    f"{names['current']!r}: drift not measured"
+                    if missing
+                    else f"column {column!r} is only in the current dataset {names['current']!r}: "
+                    "not compared"
+                ),
                 location=column,
             ),
         )
@@ -575,11 +586,15 @@ def _prediction_drift(
             side for side, f in (("reference", reference), ("current", current)) if column not in f.columns
         ]
         if missing:
+            # The current data is where the policy declares the candidate's outputs: without them the
+            # check cannot say the predictions did not drift. A reference without them (training data,
+            # never scored) is a known gap, recorded as a warning.
+            lacking_current = "current" in missing
             problems.add(
-                Status.WARN,
+                Status.INCONCLUSIVE if lacking_current else Status.WARN,
                 Finding(
                     id=f"prediction_not_measured:{column}",
-                    severity=Severity.LOW,
+                    severity=spec.severity if lacking_current else Severity.LOW,
                     title=f"prediction drift of {column!r} not measured: no such column in "
                     + ", ".join(f"{names[s]!r} ({s})" for s in missing),
                     location=column,
@@ -669,6 +684,10 @@ def _summary(metrics: dict[str, Any], spec: DriftCheck) -> str:
     unmeasured = features - metrics["measured_columns"]
     if unmeasured:
         text += f"; {unmeasured} column(s) not measured"
+    missing = [c for c, side in (metrics.get("unmatched_columns") or {}).items() if side == "reference"]
+    if missing:
+        shown = ", ".join(missing[:8]) + (" …" if len(missing) > 8 else "")
+        text += f"; {len(missing)} reference column(s) missing from the current data: {shown}"
     prediction = metrics.get("prediction") or {}
     drifted_predictions = [c for c, r in (prediction.get("columns") or {}).items() if r["drifted"]]
     if drifted_predictions:

@@ -11,7 +11,7 @@ from release_gates.deploy.calls import (
 from release_gates.deploy.targets import ClientSource, DeploymentTarget, Settle
 
 if TYPE_CHECKING:
-    pass
+    from release_gates.deploy.identity import IdentitySettings, VersionIdentity
 
 
 def _task_definition(reference: str) -> str:
@@ -108,6 +108,47 @@ class EcsServiceTarget(DeploymentTarget):
                 return False
             raise
         return bool(described.get("taskDefinition", {}).get("status") == "ACTIVE")
+
+    def version_identity(self, version: str, settings: IdentitySettings) -> VersionIdentity:
+        """The task definition's serving container: its image digest (a tag is not pinned: every task
+        start may resolve it anew) and the model sha256 from the container environment variable the
+        policy names."""
+        from release_gates.deploy.identity import (
+            ServingComponent,
+            VersionIdentity,
+            env_model_facts,
+            image_component_facts,
+        )
+
+        version = self.normalize_version(version)
+        described = self._call(self.client, "describe_task_definition", taskDefinition=version)
+        containers = list((described.get("taskDefinition") or {}).get("containerDefinitions") or [])
+        names = [str(c.get("name")) for c in containers]
+        if settings.container:
+            chosen = [c for c in containers if c.get("name") == settings.container]
+            missing = f"task definition {version} has no container {settings.container!r} (has {names})"
+        else:
+            chosen = containers if len(containers) == 1 else []
+            missing = (
+                f"task definition {version} has {len(containers)} containers {names}; "
+                "name the serving one (container:)"
+            )
+        if not chosen:
+            return VersionIdentity(self.identity(), version, (), (missing,))
+        container = chosen[0]
+        image = image_component_facts(container.get("image"))
+        env = {str(e.get("name")): str(e.get("value")) for e in container.get("environment") or []}
+        model: dict[str, Any]
+        from_env = env_model_facts(env, settings.model_sha256_env)
+        if from_env is not None:
+            from_env.pop("facts", None)
+            model = from_env
+        elif settings.model_sha256_env:
+            model = {"model_note": f"container {container.get('name')} has no {settings.model_sha256_env}"}
+        else:
+            model = {"model_note": "the policy names no environment variable holding the model sha256"}
+        component = ServingComponent(name=str(container.get("name")), **image, **model)
+        return VersionIdentity(self.identity(), version, (component,))
 
     def _settle(self, version: str) -> Settle:
         service = self._describe()

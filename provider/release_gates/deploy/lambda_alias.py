@@ -11,7 +11,7 @@ from release_gates.deploy.calls import (
 from release_gates.deploy.targets import ClientSource, DeploymentTarget, Settle
 
 if TYPE_CHECKING:
-    pass
+    from release_gates.deploy.identity import IdentitySettings, VersionIdentity
 
 
 class LambdaAliasTarget(DeploymentTarget):
@@ -94,6 +94,61 @@ class LambdaAliasTarget(DeploymentTarget):
         return self._call(
             self.client, "get_function_configuration", FunctionName=self.function, Qualifier=version
         )
+
+    def version_identity(self, version: str, settings: IdentitySettings) -> VersionIdentity:
+        """The published version's image (image-package functions: ``ImageUri``, else the digest Lambda
+        resolved at publish time) and the model sha256 from the environment variable (bound to the
+        version) or, failing that, the function tag the policy names (function-wide, not per version)."""
+        from release_gates.deploy.identity import (
+            ServingComponent,
+            VersionIdentity,
+            env_model_facts,
+            image_component_facts,
+            normalize_sha256,
+        )
+
+        version = self.normalize_version(version)
+        function = self._call(self.client, "get_function", FunctionName=self.function, Qualifier=version)
+        config = function.get("Configuration") or {}
+        code = function.get("Code") or {}
+        package = str(config.get("PackageType") or "Zip")
+        facts: dict[str, Any] = {"package_type": package, "code_sha256": config.get("CodeSha256")}
+        if package == "Image":
+            image = image_component_facts(code.get("ImageUri"), code.get("ResolvedImageUri"))
+        else:
+            image = {"image_note": "a zip-package function has no container image"}
+        model: dict[str, Any] = {}
+        env = (config.get("Environment") or {}).get("Variables") or {}
+        from_env = env_model_facts(env, settings.model_sha256_env)
+        if from_env is not None:
+            from_env.pop("facts", None)
+            model = from_env
+        elif settings.model_sha256_tag:
+            arn = str(config.get("FunctionArn") or "")
+            arn = arn.rsplit(":", 1)[0] if arn.count(":") > 6 else arn  # tags live on the function
+            tags = self._call(self.client, "list_tags", Resource=arn).get("Tags") or {}
+            if settings.model_sha256_tag in tags:
+                value = normalize_sha256(str(tags[settings.model_sha256_tag]))
+                model = {
+                    "model_sha256": value,
+                    "model_source": f"function tag {settings.model_sha256_tag}",
+                    "model_bound_to_version": False,
+                }
+                if value is None:
+                    model["model_note"] = f"tag {settings.model_sha256_tag} does not hold a sha256"
+        if not model:
+            named = [
+                f"environment variable {settings.model_sha256_env}" if settings.model_sha256_env else "",
+                f"function tag {settings.model_sha256_tag}" if settings.model_sha256_tag else "",
+            ]
+            where = " or ".join(n for n in named if n)
+            model = {
+                "model_note": f"version {version} carries no {where}"
+                if where
+                else "the policy names no environment variable or tag holding the model sha256"
+            }
+        component = ServingComponent(name=f"{self.function}:{version}", facts=facts, **image, **model)
+        return VersionIdentity(self.identity(), version, (component,))
 
     def _settle(self, version: str) -> Settle:
         alias = self._get_alias()

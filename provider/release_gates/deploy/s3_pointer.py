@@ -12,7 +12,7 @@ from release_gates.deploy.calls import (
 from release_gates.deploy.targets import ClientSource, DeploymentTarget, Settle
 
 if TYPE_CHECKING:
-    pass
+    from release_gates.deploy.identity import IdentitySettings, VersionIdentity
 
 
 class S3PointerTarget(DeploymentTarget):
@@ -125,6 +125,28 @@ class S3PointerTarget(DeploymentTarget):
                 return False
             raise
         return True
+
+    def version_identity(self, version: str, settings: IdentitySettings) -> VersionIdentity:
+        """The sha256 of the model object version the pointer would name: a tag or metadata the
+        policy names, the version's ``ChecksumSHA256``, or its bytes. A pointer serves no image."""
+        from release_gates.deploy.identity import ServingComponent, VersionIdentity, s3_model_facts
+
+        version = self.normalize_version(version)
+
+        def call(client: Any, method: str, **params: Any) -> dict[str, Any]:
+            return self._call(client, method, **params)
+
+        found = s3_model_facts(
+            call, self.client, bucket=self.bucket, key=self._model(), version_id=version, settings=settings
+        )
+        facts = found.pop("facts", {})
+        component = ServingComponent(
+            name=f"s3://{self.bucket}/{self._model()}",
+            image_note="an S3 model pointer serves no container image",
+            facts=facts,
+            **found,
+        )
+        return VersionIdentity(self.identity(), version, (component,))
 
     def _settle(self, version: str) -> Settle:
         named = self._pointer()["version_id"]

@@ -11,7 +11,7 @@ from release_gates.deploy.calls import (
 from release_gates.deploy.targets import ClientSource, DeploymentTarget, Settle
 
 if TYPE_CHECKING:
-    pass
+    from release_gates.deploy.identity import IdentitySettings, VersionIdentity
 
 
 def _sagemaker_missing(exc: TargetError) -> bool:
@@ -91,6 +91,54 @@ class SageMakerEndpointTarget(DeploymentTarget):
                 return False
             raise
         return True
+
+    def version_identity(self, version: str, settings: IdentitySettings) -> VersionIdentity:
+        """Every production variant of the endpoint config: its model's container image digest and
+        the sha256 of its model data object (a tag or metadata the policy names, the object's
+        SHA-256 checksum, or its bytes)."""
+        from release_gates.deploy.identity import (
+            ServingComponent,
+            VersionIdentity,
+            image_component_facts,
+            s3_model_facts,
+        )
+
+        version = self.normalize_version(version)
+        config = self._call(self.client, "describe_endpoint_config", EndpointConfigName=version)
+        components = []
+        for variant in config.get("ProductionVariants") or []:
+            model_name = str(variant.get("ModelName"))
+            model = self._call(self.client, "describe_model", ModelName=model_name)
+            containers = [model["PrimaryContainer"]] if model.get("PrimaryContainer") else []
+            containers += list(model.get("Containers") or [])
+            name = f"{variant.get('VariantName')}/{model_name}"
+            if len(containers) != 1:
+                components.append(
+                    ServingComponent(
+                        name=name,
+                        image_note=f"model {model_name} has {len(containers)} containers",
+                        model_note=f"model {model_name} has {len(containers)} containers",
+                    )
+                )
+                continue
+            container = containers[0]
+            image = image_component_facts(container.get("Image"))
+            data_url = str(container.get("ModelDataUrl") or "")
+            if not data_url.startswith("s3://"):
+                found: dict[str, Any] = {"model_note": f"model {model_name} has no S3 model data"}
+            else:
+                bucket, _, key = data_url.removeprefix("s3://").partition("/")
+
+                def call(client: Any, method: str, **params: Any) -> dict[str, Any]:
+                    return self._call(client, method, **params)
+
+                found = s3_model_facts(
+                    call, self._clients("s3"), bucket=bucket, key=key, version_id=None, settings=settings
+                )
+            facts = found.pop("facts", {})
+            components.append(ServingComponent(name=name, facts=facts, **image, **found))
+        notes = () if components else (f"endpoint config {version} has no production variants",)
+        return VersionIdentity(self.identity(), version, tuple(components), notes)
 
     def _settle(self, version: str) -> Settle:
         endpoint = self._describe()

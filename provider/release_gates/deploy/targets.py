@@ -41,7 +41,7 @@ from release_gates.deploy.calls import (
 from release_gates.deploy.probe import HttpProbe
 
 if TYPE_CHECKING:
-    pass
+    from release_gates.deploy.identity import IdentitySettings, VersionIdentity
 
 #: ``service name → boto3 client``; e.g. ``AwsDeploymentHook(...).get_client`` or ``session.client``.
 ClientSource = Callable[[str], Any]
@@ -171,6 +171,19 @@ class DeploymentTarget(ABC):
             reason=reason if not healthy else "healthy",
             platform=facts,
             probe=probe.to_dict() if probe is not None else None,
+        )
+
+    def version_identity(self, version: str, settings: IdentitySettings) -> VersionIdentity:
+        """What ``version`` carries: its image digest and model sha256, read from the platform
+        (read-only; see :mod:`release_gates.deploy.identity`). Platforms that expose nothing return
+        an identity without components and a note saying so."""
+        from release_gates.deploy.identity import VersionIdentity
+
+        return VersionIdentity(
+            self.identity(),
+            self.normalize_version(version),
+            (),
+            (f"{self.description}: this target type does not expose what a version carries",),
         )
 
     # -- readiness and dry runs -------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Annotated
 from pydantic import Field
 
 from release_gates.kinds import (
+    deployment_identity,
     drift,
     fairness,
     image_scan,
@@ -37,6 +38,7 @@ CHECK_KINDS: tuple[CheckKind, ...] = (
     image_scan.KIND,
     rollback_drill.KIND,
     ops_readiness.KIND,
+    deployment_identity.KIND,
     posture.KIND,
 )
 
@@ -50,6 +52,7 @@ CheckSpec = Annotated[
     | image_scan.ImageScanCheck
     | rollback_drill.RollbackDrillCheck
     | ops_readiness.OpsReadinessCheck
+    | deployment_identity.DeploymentIdentityCheck
     | posture.PostureCheck,
     Field(discriminator="kind"),
 ]

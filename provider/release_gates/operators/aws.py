@@ -4,12 +4,14 @@ Check operators (spec → engine → evidence → XCom summary, see :class:`Base
 
 * :class:`RollbackDrillOperator` — ``kind: rollback_drill``
 * :class:`OpsReadinessCheckOperator` — ``kind: ops_readiness``
+* :class:`DeploymentIdentityCheckOperator` — ``kind: deployment_identity``
 * :class:`SecurityPostureCheckOperator` — ``kind: posture``
 
 Release actions, each appending one evidence record:
 
-* :class:`PromoteModelOperator` — set the candidate version, wait stable, smoke-check health
-  (``promotion``);
+* :class:`PromoteModelOperator` — re-check the deployment identity the gate recorded, then set the
+  candidate version, wait stable, smoke-check health (``promotion``; a changed identity is a
+  ``promotion`` record with status ``refused`` and nothing changes on the target);
 * :class:`RollbackOperator` — move back to the version recorded before the promotion (``rollback``).
 
 AWS credentials, region and ``endpoint_url`` come from an Airflow ``aws`` connection through
@@ -19,7 +21,7 @@ AWS credentials, region and ``endpoint_url`` come from an Airflow ``aws`` connec
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
 
     from release_gates.deploy import ClientSource, DeploymentTarget
     from release_gates.evidence import EvidenceStore
+    from release_gates.inputs.deployment_identity import JudgedArtifacts
+    from release_gates.kinds.deployment_identity import DeploymentIdentityCheck
     from release_gates.policy import (
         DeploymentTargetSpec,
         OpsReadinessCheck,
@@ -54,6 +58,25 @@ def _target(spec: DeploymentTargetSpec) -> DeploymentTarget:
     from release_gates.deploy import build_target
 
     return build_target(spec, _clients(spec.aws_conn_id, spec.region))
+
+
+def _release_records(store: EvidenceStore, release_id: str) -> list[Any]:
+    from release_gates.evidence import EvidenceNotFoundError
+
+    try:
+        return list(store.records(release_id))
+    except EvidenceNotFoundError:
+        return []
+
+
+def _judged(store: EvidenceStore, release_id: str) -> JudgedArtifacts | None:
+    """What the release judged, from its evidence; None outside a release (no ``release_started``)."""
+    from release_gates.inputs.deployment_identity import judged_from_evidence
+
+    records = _release_records(store, release_id)
+    if not any(r.kind == "release_started" for r in records):
+        return None
+    return judged_from_evidence(records)
 
 
 class RollbackDrillOperator(BaseCheckOperator):
@@ -124,10 +147,14 @@ class RollbackDrillOperator(BaseCheckOperator):
 class OpsReadinessCheckOperator(BaseCheckOperator):
     """CloudWatch alarms with actions on the target; image and model pinned (``kind: ops_readiness``).
 
-    ``image``, ``model_uri`` and ``model_sha256`` (templated) override the spec's release inputs.
+    ``image``, ``model_uri`` and ``model_sha256`` (templated) override the spec's pins. In a release
+    the pins are checked against the release's own evidence: the verified model sha256 and the image
+    scans' digests (the release DAG runs this check after the image scans).
     """
 
     check_kind = "ops_readiness"
+    #: Kinds whose results this check reads: the release DAG runs it after them.
+    reads_results_of: ClassVar[tuple[str, ...]] = ("image_scan",)
     template_fields: Sequence[str] = (
         *BaseCheckOperator.template_fields,
         "image",
@@ -153,6 +180,9 @@ class OpsReadinessCheckOperator(BaseCheckOperator):
     ) -> CheckResult:
         from release_gates.inputs.ops_readiness import run_ops_readiness_check
 
+        judged = _judged(self.evidence_store, self.release_id)
+        if judged is None:
+            self.log.info("No release evidence in %s: pins are checked as given", self.release_id)
         return run_ops_readiness_check(
             spec,
             _clients(spec.target.aws_conn_id, spec.target.region),
@@ -160,6 +190,38 @@ class OpsReadinessCheckOperator(BaseCheckOperator):
             image=self.image,
             model_uri=self.model_uri,
             model_sha256=self.model_sha256,
+            judged=judged,
+        )
+
+
+class DeploymentIdentityCheckOperator(BaseCheckOperator):
+    """The version to promote carries the judged model and image (``kind: deployment_identity``).
+
+    What was judged comes from the release's evidence only (never from run parameters): the scored or
+    verified model sha256, and every image scan's digest. The release DAG runs this check after the
+    image scans; the promote step runs the same comparison again just before it changes the target.
+    """
+
+    check_kind = "deployment_identity"
+    reads_results_of: ClassVar[tuple[str, ...]] = ("image_scan",)
+
+    def run_check(
+        self, spec: DeploymentIdentityCheck, policy: ReleasePolicy | None, context: Context
+    ) -> CheckResult:
+        from release_gates.inputs.deployment_identity import (
+            judged_from_evidence,
+            run_deployment_identity_check,
+        )
+
+        judged = judged_from_evidence(_release_records(self.evidence_store, self.release_id))
+        self.log.info(
+            "Judged in %s: model %s, %d image scan(s)",
+            self.release_id,
+            judged.model_sha256 or "unknown",
+            len(judged.image_scans),
+        )
+        return run_deployment_identity_check(
+            spec, _clients(spec.target.aws_conn_id, spec.target.region), judged, check_id=self.check_id
         )
 
 
@@ -229,12 +291,21 @@ class _DeploymentActionOperator(EvidenceWriterMixin, BaseOperator):
 
 
 class PromoteModelOperator(_DeploymentActionOperator):
-    """Deploy ``version`` to the target, wait until it is stable, and smoke-check its health.
+    """Re-check the deployment identity, deploy ``version`` to the target, wait until it is stable, and
+    smoke-check its health.
 
-    Appends a ``promotion`` record (from/to versions, health, AWS request ids) and returns
-    ``{"status", "from_version", "to_version", "previous_version", "release_id", "evidence_seq"}``.
-    An unhealthy candidate fails the task without retry (the DAG's rollback path takes over); an API
-    error raises :class:`DeploymentActionError`, which Airflow retries.
+    Immediately before the change, every ``deployment_identity`` result this release recorded for the
+    target is made again (same settings, the version about to be promoted, the release's evidence as
+    it is now). If anything changed since the gate — another version, another image digest or model
+    hash on the version, other judged artifacts — or the version now carries something other than
+    what was judged, the promotion is refused: nothing changes on the target, a ``promotion`` record
+    with status ``refused`` says why, and the task fails without retry (the seal step then holds the
+    release; the rollback step finds nothing to undo).
+
+    Otherwise appends a ``promotion`` record (from/to versions, health, AWS request ids, the identity
+    re-check) and returns ``{"status", "from_version", "to_version", "previous_version", "release_id",
+    "evidence_seq"}``. An unhealthy candidate fails the task without retry (the DAG's rollback path
+    takes over); an API error raises :class:`DeploymentActionError`, which Airflow retries.
 
     :param target: a policy ``target:`` mapping (``type``, ``name``, ``alias``/``cluster``, …; templated).
     :param version: the candidate version (templated).
@@ -248,13 +319,25 @@ class PromoteModelOperator(_DeploymentActionOperator):
         self.version = version
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowFailException
+
         from release_gates.deploy.actions import change_version
 
         target = self._deployment()
         store = self.evidence_store
         version = target.normalize_version(str(self.version))
+        recheck = self._identity_recheck(target, version, store)
+        if recheck is not None and recheck["refused"]:
+            record = self._refusal(target, version, recheck)
+            seq = self._append("promotion", record, context)
+            self.log.error("%s (evidence %s #%d)", record["summary"], self.release_id, seq)
+            raise AirflowFailException(f"{record['summary']} (evidence {self.release_id} #{seq})")
         # A retried promotion finds the candidate already live: what came before is in the first record.
-        earlier = [p for p in self._promotions(store, target) if p.get("to_version") == version]
+        earlier = [
+            p
+            for p in self._promotions(store, target)
+            if p.get("to_version") == version and p.get("status") != "refused"
+        ]
         record = change_version(
             target,
             version,
@@ -262,13 +345,13 @@ class PromoteModelOperator(_DeploymentActionOperator):
             stable_timeout=self._timeout(),
             from_version=earlier[0].get("from_version") if earlier else None,
         )
+        if recheck is not None:
+            record["identity_recheck"] = recheck
         seq = self._append("promotion", record, context)
         self.log.info("%s (evidence %s #%d)", record["summary"], self.release_id, seq)
         if record["status"] == "error":
             raise DeploymentActionError(f"{record['summary']} (evidence {self.release_id} #{seq})")
         if record["status"] == "unhealthy":
-            from airflow.sdk.exceptions import AirflowFailException
-
             raise AirflowFailException(f"{record['summary']} (evidence {self.release_id} #{seq})")
         return {
             "status": record["status"],
@@ -278,6 +361,96 @@ class PromoteModelOperator(_DeploymentActionOperator):
             "previous_version": record["from_version"],
             "release_id": self.release_id,
             "evidence_seq": seq,
+        }
+
+    def _identity_recheck(
+        self, target: DeploymentTarget, version: str, store: EvidenceStore
+    ) -> dict[str, Any] | None:
+        """The gate's deployment identity results for this target, made again now; None when the
+        release recorded none (the policy has no such check for this target)."""
+        from release_gates.checks.deployment_identity import evaluate_deployment_identity, identity_changes
+        from release_gates.deploy import TargetError
+        from release_gates.deploy.identity import IdentitySettings
+        from release_gates.inputs.deployment_identity import judged_from_evidence
+
+        records = _release_records(store, self.release_id)
+        gate_results: dict[str, tuple[int, dict[str, Any]]] = {}
+        for record in records:
+            payload = record.payload
+            if (
+                record.kind == "check_result"
+                and payload.get("kind") == "deployment_identity"
+                and (payload.get("metrics") or {}).get("target") == target.identity()
+            ):
+                gate_results[str(payload.get("check_id"))] = (record.seq, payload)
+        if not gate_results:
+            self.log.info("No deployment_identity result for %s in %s", target.description, self.release_id)
+            return None
+        judged = judged_from_evidence(records)
+        rechecks = []
+        for check_id, (seq, gate) in gate_results.items():
+            inputs = gate.get("inputs") or {}
+            settings = dict(inputs.get("identity_settings") or {})
+            target.calls.drain()
+            observed, error = None, None
+            try:
+                observed = target.version_identity(version, IdentitySettings.from_dict(settings))
+            except TargetError as exc:
+                error = exc.to_dict()
+            now = evaluate_deployment_identity(
+                observed,
+                judged,
+                compare=tuple(inputs.get("compare") or ("model", "image")),
+                check_id=check_id,
+                target=target.identity(),
+                version=version,
+                settings=settings,
+                read_error=error,
+                api_calls=target.calls.drain(),
+            )
+            changes = identity_changes(gate, now)
+            self.log.info(
+                "Identity re-check %s: gate %s (evidence #%d), now %s — %s",
+                check_id, gate.get("status"), seq, now.status.value, "; ".join(changes) or "unchanged",
+            )  # fmt: skip
+            rechecks.append(
+                {
+                    "check_id": check_id,
+                    "gate_evidence_seq": seq,
+                    "gate_status": gate.get("status"),
+                    "status": now.status.value,
+                    "summary": now.summary,
+                    "fingerprint": now.metrics.get("fingerprint"),
+                    "comparisons": now.metrics.get("comparisons", []),
+                    "api_calls": now.metrics.get("api_calls", []),
+                    "changes": changes,
+                }
+            )
+        return {"refused": any(r["changes"] for r in rechecks), "rechecks": rechecks}
+
+    def _refusal(self, target: DeploymentTarget, version: str, recheck: dict[str, Any]) -> dict[str, Any]:
+        """The ``promotion`` record of a refused promotion: nothing was changed on the target."""
+        from release_gates.deploy import TargetError
+        from release_gates.deploy.calls import now_iso
+
+        reasons = [reason for r in recheck["rechecks"] for reason in r["changes"]]
+        try:
+            serving: str | None = target.current_version()
+        except TargetError:
+            serving = None
+        return {
+            "action": "promotion",
+            "status": "refused",
+            "target": target.identity(),
+            "to_version": version,
+            "from_version": serving,
+            "serving_before": serving,
+            "healthy": None,
+            "reasons": reasons,
+            "identity_recheck": recheck,
+            "summary": f"promotion of {target.description} to {version} refused: {reasons[0]}",
+            "finished_at": now_iso(),
+            "api_calls": target.calls.drain(),
         }
 
 
@@ -304,12 +477,20 @@ class RollbackOperator(_DeploymentActionOperator):
 
         target = self._deployment()
         store = self.evidence_store
+        promotions = self._promotions(store, target)
+        if promotions and promotions[-1].get("status") == "refused":
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            # A refused promotion changed nothing: rolling "back" would be the first change.
+            raise AirflowSkipException(f"the promotion of {target.description} was refused; nothing to undo")
         version, source = (
             (str(self.to_version).strip(), "argument") if self.to_version else (None, "evidence")
         )
         if version is None:
             recorded = [
-                p.get("from_version") for p in self._promotions(store, target) if p.get("from_version")
+                p.get("from_version")
+                for p in promotions
+                if p.get("from_version") and p.get("status") != "refused"
             ]
             if not recorded:
                 raise AirflowFailException(

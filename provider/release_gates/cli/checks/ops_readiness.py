@@ -1,5 +1,10 @@
 """``release-gates check ops-readiness``: CloudWatch alarms with actions; image and model pinned.
 
+The release's actual artifacts come from flags: ``--model-uri`` naming a local file is hashed and
+compared with ``--model-sha256``; ``--scanned-digest`` (the digest an image scan identified) is
+compared with the ``--image`` pin. What was not given is not checked, and the result says so
+(INCONCLUSIVE, exit 3).
+
 From a policy::
 
     release-gates check ops-readiness --policy include/release_policy.yaml --gate operations
@@ -36,6 +41,13 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     inputs.add_argument("--model-uri", help="model artifact the release ships")
     inputs.add_argument("--model-sha256", help="the artifact's sha256")
     inputs.add_argument(
+        "--scanned-digest",
+        action="append",
+        default=[],
+        metavar="sha256:…",
+        help="digest of the image the release scanned (repeatable: config digest, repo digests)",
+    )
+    inputs.add_argument(
         "--no-require-alarm-actions",
         dest="require_alarm_actions",
         action="store_false",
@@ -46,7 +58,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> CheckResult:
-    from release_gates.inputs.ops_readiness import run_ops_readiness_check
+    from release_gates.inputs.ops_readiness import judged_from_flags, run_ops_readiness_check
     from release_gates.policy import OpsReadinessCheck
 
     if args.policy:
@@ -60,9 +72,16 @@ def _run(args: argparse.Namespace) -> CheckResult:
     model_uri = args.model_uri or spec.model_uri
     model_sha256 = args.model_sha256 or spec.model_sha256
     refuse_templates(name=spec.target.name, image=image, model_uri=model_uri, model_sha256=model_sha256)
+    judged = judged_from_flags(model_uri=model_uri, image_digests=args.scanned_digest)
     clients = aws_clients(args, spec.target.aws_conn_id, spec.target.region)
     return run_ops_readiness_check(
-        spec, clients, check_id=check_id, image=image, model_uri=model_uri, model_sha256=model_sha256
+        spec,
+        clients,
+        check_id=check_id,
+        image=image,
+        model_uri=model_uri,
+        model_sha256=model_sha256,
+        judged=judged,
     )
 
 

@@ -27,7 +27,11 @@ SEVERITIES: tuple[str, ...] = tuple(s.value for s in Severity)
 
 
 def dag_id_of(release_id: str, run_id: str | None) -> str | None:
-    """The DAG id of a release chain named ``<dag_id>__<run_id>`` (the release DAG's default)."""
+    """The DAG id a chain named ``<dag_id>__<run_id>`` appears to belong to: a guess, for display only.
+
+    Run ids are chosen by whoever triggers the run, so a chain of one DAG can be named like another's;
+    what may be shown to whom is decided on :attr:`ReleaseDigest.recorded_dag_id` alone.
+    """
     if run_id and release_id.endswith(f"__{run_id}"):
         return release_id[: -len(run_id) - 2] or None
     return None
@@ -59,6 +63,7 @@ class ReleaseDigest:
     model: str | None
     model_version: str | None
     run_id: str | None
+    #: The DAG to link to: the recorded one, else (older chains) the one the id appears to name.
     dag_id: str | None
     created_at: str
     sealed_at: str | None
@@ -68,6 +73,8 @@ class ReleaseDigest:
     gates: dict[str, str]
     findings_by_severity: dict[str, int]
     items: tuple[dict[str, Any], ...]
+    #: The DAG the release ran in, as ``release_started`` recorded it (None for older chains).
+    recorded_dag_id: str | None = None
 
     @property
     def label(self) -> str:
@@ -81,6 +88,7 @@ class ReleaseDigest:
             "model_version": self.model_version,
             "run_id": self.run_id,
             "dag_id": self.dag_id,
+            "dag_id_recorded": self.recorded_dag_id is not None,
             "created_at": self.created_at,
             "sealed_at": self.sealed_at,
             "decision": self.decision or ("in progress" if self.sealed_at is None else None),
@@ -101,12 +109,13 @@ def digest(
     state = fold(records)
     version = (started.get("inputs") or {}).get("model_version")
     run_id = started.get("run_id")
+    recorded_dag_id = started.get("dag_id") if isinstance(started.get("dag_id"), str) else None
     return ReleaseDigest(
         release_id=release_id,
         model=started.get("model"),
         model_version=None if version is None else str(version),
         run_id=run_id,
-        dag_id=dag_id_of(release_id, run_id),
+        dag_id=recorded_dag_id or dag_id_of(release_id, run_id),
         created_at=created_at,
         sealed_at=sealed_at,
         head_hash=head,
@@ -115,6 +124,7 @@ def digest(
         gates=dict(state.gates),
         findings_by_severity=active_severity_counts(latest_results(records).values()),
         items=tuple(state.open_items),
+        recorded_dag_id=recorded_dag_id or None,
     )
 
 

@@ -10,8 +10,11 @@
 
 Every route needs an authenticated Airflow user (the API's JWT: ``Authorization: Bearer`` or the UI's
 ``_token`` cookie) and, for a release, read access to its DAG's runs: Airflow does not authenticate
-plugin routes itself. Pages show aggregates from the evidence trail only, and may be framed by the
-Airflow UI only (``Content-Security-Policy: frame-ancestors 'self'``).
+plugin routes itself. The DAG a release belongs to is the one its ``release_started`` record names,
+never one read from an id (run ids are chosen by whoever triggers a run). A chain recorded before that
+field existed names no DAG, so only a user who may read the runs of every DAG sees it. Pages show
+aggregates from the evidence trail only, and may be framed by the Airflow UI only
+(``Content-Security-Policy: frame-ancestors 'self'``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from urllib.parse import quote, unquote, urlparse
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse
 
+from release_gates.ui.release_ids import legacy_release_id_for, release_id_for
 from release_gates.ui.routes import URL_PREFIX
 
 if TYPE_CHECKING:
@@ -94,21 +98,42 @@ class _Evidence:
 EVIDENCE = _Evidence()
 
 
+def _is_run_of(found: ReleaseDigest, dag_id: str, run_id: str) -> bool:
+    """Whether a chain found under the run's release id recorded this run of this DAG. An older
+    chain names no DAG (and a chain without ``release_started`` not even its run): it may be this
+    run's, and :class:`Access` decides who may see it."""
+    if found.recorded_dag_id is None:
+        return found.run_id in (run_id, None)
+    return found.recorded_dag_id == dag_id and found.run_id == run_id
+
+
 def find_release(dag_id: str, run_id: str) -> ReleaseDigest | None:
-    """The chain of a DAG run: ``<dag_id>__<run_id>`` (the release DAG's default), else by its run id."""
+    """The chain of a DAG run: the one its ``release_started`` record says it is.
+
+    Looked up under the release DAG's id for the run (:func:`release_id_for`), then under the id
+    older chains were given, then among recent chains (a release DAG with its own ``release_id``);
+    a chain found under the run's id but recorded by another DAG or run is not this run's.
+    """
     from release_gates.evidence import EvidenceNotFoundError
 
     index = EVIDENCE.index
-    try:
-        return index.digest_of(index.store.chain(f"{dag_id}__{run_id}"))
-    except EvidenceNotFoundError:
-        pass
-    return next((d for d in index.recent(200) if d.run_id == run_id and d.dag_id in (dag_id, None)), None)
+    for release_id in dict.fromkeys((release_id_for(dag_id, run_id), legacy_release_id_for(dag_id, run_id))):
+        try:
+            found = index.digest_of(index.store.chain(release_id))
+        except EvidenceNotFoundError:
+            continue
+        if _is_run_of(found, dag_id, run_id):
+            return found
+    recent = [d for d in index.recent(200) if d.run_id == run_id]
+    recorded = (d for d in recent if d.recorded_dag_id == dag_id)
+    older = (d for d in recent if d.recorded_dag_id is None and d.dag_id in (dag_id, None))
+    return next(recorded, None) or next(older, None)
 
 
-def release_report(found: ReleaseDigest) -> ReleaseReport:
+def release_report(found: ReleaseDigest, access: Access) -> ReleaseReport:
+    """The release's report; earlier releases of its model only where the user may read them."""
     from release_gates.reports.build import build_report
-    from release_gates.reports.trail import Trail, attach_history
+    from release_gates.reports.trail import Trail
 
     records = EVIDENCE.records(found.release_id, found.head_hash)
     trail = Trail(
@@ -119,7 +144,17 @@ def release_report(found: ReleaseDigest) -> ReleaseReport:
         created_at=found.created_at,
         sealed_at=found.sealed_at,
     )
-    attach_history(trail, EVIDENCE.index, limit=10)
+    if trail.model:
+        # Releases of one model may run in several DAGs: history from a DAG the user may not read
+        # would show its findings, so it is left out (looked for further back, up to 10 shown).
+        earlier = EVIDENCE.index.earlier_of_model(
+            trail.model, trail.created_at, exclude=trail.release_id, limit=50
+        )
+        trail.history = [d for d in earlier if access.may_read(d)][:10]
+        previous = next((d for d in trail.history if d.sealed_at is not None), None)
+        if previous is not None:
+            trail.previous = EVIDENCE.store.records(previous.release_id)
+            trail.previous_id = previous.release_id
     return build_report(trail)
 
 
@@ -195,11 +230,12 @@ def _page(template: str, **context: Any) -> HTMLResponse:
     return HTMLResponse(html)
 
 
-def run_view(dag_id: str, run_id: str) -> dict[str, Any]:
+def run_view(access: Access, dag_id: str, run_id: str) -> dict[str, Any]:
     found = find_release(dag_id, run_id)
     if found is None:
         return {"dag_id": dag_id, "run_id": run_id, "release": None}
-    report = release_report(found)
+    access.require(found)
+    report = release_report(found, access)
     records = EVIDENCE.records(found.release_id, found.head_hash)
     files = [
         {
@@ -234,10 +270,13 @@ def _run_json(view: dict[str, Any]) -> dict[str, Any]:
 
 
 def _can_read_runs(user: Any, dag_id: str | None) -> bool:
+    """Airflow's auth manager: may ``user`` read the runs of ``dag_id`` (None: of every DAG)?"""
     from airflow.api_fastapi.app import get_auth_manager
     from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+    from airflow.models.dag import DagModel
 
-    details = DagDetails(id=dag_id) if dag_id else None
+    # As Airflow's own routes ask it (``requires_access_dag``): with the DAG's team, if it has one.
+    details = DagDetails(id=dag_id, team_name=DagModel.get_team_name(dag_id)) if dag_id else None
     return bool(
         get_auth_manager().is_authorized_dag(
             method="GET", access_entity=DagAccessEntity.RUN, details=details, user=user
@@ -245,13 +284,40 @@ def _can_read_runs(user: Any, dag_id: str | None) -> bool:
     )
 
 
-def _visible(user: Any, digests: list[ReleaseDigest]) -> list[ReleaseDigest]:
-    """Releases of DAGs the user may read; chains not made by a DAG need read access to all DAGs."""
-    from airflow.api_fastapi.app import get_auth_manager
+class Access:
+    """What one user may read in one request: the runs of the DAG each release recorded.
 
-    allowed = get_auth_manager().get_authorized_dag_ids(user=user, method="GET")
-    everything = _can_read_runs(user, None)
-    return [d for d in digests if (d.dag_id in allowed if d.dag_id else everything)]
+    A release is readable when the user may read the runs of the DAG its ``release_started``
+    record names. A chain that names none (recorded before the field existed, or not written by
+    the release DAG) cannot be tied to a DAG — its id can be crafted — so only a user who may read
+    the runs of every DAG sees it. Each DAG is asked of the auth manager once per request.
+    """
+
+    def __init__(self, user: Any) -> None:
+        self.user = user
+        self._answers: dict[str | None, bool] = {}
+
+    def may_read_runs_of(self, dag_id: str | None) -> bool:
+        if dag_id not in self._answers:
+            self._answers[dag_id] = _can_read_runs(self.user, dag_id)
+        return self._answers[dag_id]
+
+    def may_read(self, found: ReleaseDigest) -> bool:
+        return self.may_read_runs_of(found.recorded_dag_id)
+
+    def require(self, found: ReleaseDigest) -> None:
+        if self.may_read(found):
+            return
+        if found.recorded_dag_id is None:
+            raise HTTPException(
+                403,
+                "this release's evidence names no DAG (recorded before releases did); "
+                "only users who may read the runs of every DAG may read it",
+            )
+        raise HTTPException(403, "you may not read the runs of this release's DAG")
+
+    def visible(self, digests: list[ReleaseDigest]) -> list[ReleaseDigest]:
+        return [d for d in digests if self.may_read(d)]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -279,33 +345,35 @@ def create_app() -> FastAPI:
             response.headers.setdefault(header, value)
         return response
 
+    # The run routes check the DAG in the path first (as Airflow's own run routes do), then that the
+    # release found for the run recorded that DAG (run_view → Access.require).
     @app.get("/runs/{dag_id}/{run_id}", response_class=HTMLResponse, dependencies=read_run)
-    def run_tab(dag_id: str, run_id: str) -> HTMLResponse:
-        return _page("run.html.j2", **run_view(dag_id, run_id), now=datetime.now(UTC))
+    def run_tab(dag_id: str, run_id: str, user: Any = authenticated) -> HTMLResponse:
+        return _page("run.html.j2", **run_view(Access(user), dag_id, run_id), now=datetime.now(UTC))
 
     @app.get("/api/runs/{dag_id}/{run_id}", dependencies=read_run)
-    def run_api(dag_id: str, run_id: str) -> dict[str, Any]:
-        return _run_json(run_view(dag_id, run_id))
+    def run_api(dag_id: str, run_id: str, user: Any = authenticated) -> dict[str, Any]:
+        return _run_json(run_view(Access(user), dag_id, run_id))
 
     @app.get("/releases", response_class=HTMLResponse)
     def releases_page(limit: int = 50, user: Any = authenticated) -> HTMLResponse:
-        digests = _visible(user, EVIDENCE.index.recent(min(limit, 500)))
+        digests = Access(user).visible(EVIDENCE.index.recent(min(limit, 500)))
         now = datetime.now(UTC)
         return _page("releases.html.j2", releases=digests, items=open_items_across(digests, now), now=now)
 
     @app.get("/api/releases")
     def releases_api(limit: int = 50, user: Any = authenticated) -> dict[str, Any]:
-        digests = _visible(user, EVIDENCE.index.recent(min(limit, 500)))
+        digests = Access(user).visible(EVIDENCE.index.recent(min(limit, 500)))
         items = open_items_across(digests, datetime.now(UTC))
         return {"releases": [d.to_dict() for d in digests], "open_items": items}
 
     @app.get("/files/{release_id}/{name}")
     def report_file(release_id: str, name: str, user: Any = authenticated) -> FileResponse:
-        return serve_report_file(_release_for(user, release_id), name)
+        return serve_report_file(_release_for(Access(user), release_id), name)
 
     @app.get("/api/releases/{release_id}/records/{seq}")
     def evidence_record(release_id: str, seq: int, user: Any = authenticated) -> dict[str, Any]:
-        found = _release_for(user, release_id)
+        found = _release_for(Access(user), release_id)
         record = next((r for r in EVIDENCE.records(found.release_id, found.head_hash) if r.seq == seq), None)
         if record is None:
             raise HTTPException(404, f"no record #{seq} in {found.release_id}")
@@ -328,7 +396,9 @@ def serve_report_file(found: ReleaseDigest, name: str) -> FileResponse:
     return FileResponse(path, media_type=entry.get("media_type"))
 
 
-def _release_for(user: Any, release_id: str) -> ReleaseDigest:
+def _release_for(access: Access, release_id: str) -> ReleaseDigest:
+    """The chain named ``release_id``, if the user may read the DAG it recorded (never the DAG its
+    id appears to name)."""
     from release_gates.evidence import EvidenceNotFoundError
 
     index = EVIDENCE.index
@@ -336,6 +406,5 @@ def _release_for(user: Any, release_id: str) -> ReleaseDigest:
         found = index.digest_of(index.store.chain(release_id))
     except EvidenceNotFoundError:
         raise HTTPException(404, f"no evidence chain {release_id!r}") from None
-    if not _can_read_runs(user, found.dag_id):
-        raise HTTPException(403, "you may not read the runs of this release's DAG")
+    access.require(found)
     return found

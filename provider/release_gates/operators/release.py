@@ -119,6 +119,8 @@ class StartReleaseOperator(_ReleaseStep):
             "inputs": inputs,
             "gates": [g.id for g in policy.gates],
             "checks": [check_id for _, _, check_id in policy.iter_checks()],
+            # The DAG the UI authorizes readers of this release on (the release id can be crafted).
+            "dag_id": getattr(dag_run, "dag_id", None) or getattr(context.get("ti"), "dag_id", None),
             "run_id": context.get("run_id"),
             "triggered_by": getattr(dag_run, "triggering_user_name", None),
         }

@@ -24,7 +24,12 @@ if TYPE_CHECKING:
     from release_gates.policy import ReleasePolicy
     from release_gates.results import CheckResult
 
-DEFAULT_RELEASE_ID = "{{ dag.dag_id }}__{{ run_id }}"
+#: ``<dag_id>__<run_id>``, the DAG id escaped when it could make that ambiguous: the Jinja form of
+#: ``release_gates.ui.release_ids.release_id_for`` (see there why).
+DEFAULT_RELEASE_ID = (
+    "{{ dag.dag_id.replace('_', '%5F') if '__' in dag.dag_id or dag.dag_id.endswith('_') else dag.dag_id }}"
+    "__{{ run_id }}"
+)
 
 
 class BaseCheckOperator(EvidenceWriterMixin, BaseOperator):

@@ -413,6 +413,14 @@ class SealReleaseOperator(_ReleaseStep):
         records = self._records()
         state = fold(records)
         decision, reasons = decide(policy, state, self.approval_tasks)
+        promotions = [r.payload for r in records if r.kind == "promotion"]
+        refused = [p for p in promotions if p.get("status") == "refused"]
+        if refused and decision is decision.HELD:
+            # Held, not released: the promote step refused because the target no longer carries what
+            # was judged (or changed since the gate). Say so instead of a bare "not promoted".
+            reasons = [f"promotion refused: {refused[-1].get('summary')}"] + [
+                r for r in reasons if r != "not promoted"
+            ]
         results = latest_results(records)
         summary = {
             "decision": decision.value,

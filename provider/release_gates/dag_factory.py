@@ -138,6 +138,7 @@ def build_release_dag(
             **common,
         )
         gate_ends = [_gate_group(policy, gate, start, common) for gate in policy.gates]
+        _order_result_readers(dag, policy)
 
         approval_tasks, signoff_entry, signoff_check = _signoff(policy, common)
         promote, rollback = _promotion(policy, common)
@@ -257,6 +258,22 @@ def _gate_group(policy: ReleasePolicy, gate: Gate, start: Any, common: dict[str,
         remediate >> decision >> [recorders["delay"], recorders["waive"], recorders["abort"]]
     del group
     return [passed, blocked, *recorders.values()]
+
+
+def _order_result_readers(dag: DAG, policy: ReleasePolicy) -> None:
+    """A check that reads other checks' results runs after them, across gates: deployment identity
+    and ops readiness compare against the digest the image scan identified, so they wait for it.
+
+    The operator declares what it reads (``reads_results_of``, kinds); gates otherwise run side by side.
+    """
+    by_kind: dict[str, list[Any]] = {}
+    for gate, check, _ in policy.iter_checks():
+        by_kind.setdefault(check.kind, []).append(dag.get_task(f"{gate.id}.{check.check_name}"))
+    for gate, check, _ in policy.iter_checks():
+        reader = dag.get_task(f"{gate.id}.{check.check_name}")
+        for kind in getattr(_operator_class(check.kind), "reads_results_of", ()):
+            for producer in by_kind.get(kind, []):
+                producer >> reader
 
 
 def _signoff(policy: ReleasePolicy, common: dict[str, Any]) -> tuple[list[str], list[str], Any]:

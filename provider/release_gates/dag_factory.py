@@ -2,7 +2,8 @@
 
 ::
 
-    start ─► per gate (TaskGroup): checks in parallel ─► decide (branch, ALL_DONE)
+    start ─► score (with a policy candidate: the pinned model scores the evaluation data)
+          ─► per gate (TaskGroup): checks in parallel ─► decide (branch, ALL_DONE)
                ├─ passed
                ├─ remediate (items + notices) ─► decision (HITL: delay / waive / abort) ─► record
                ├─ review (HITL: accept risk / remediate) ─► record, or ─► remediate
@@ -137,7 +138,9 @@ def build_release_dag(
             retries=0,
             **common,
         )
-        gate_ends = [_gate_group(policy, gate, start, common) for gate in policy.gates]
+        # With a candidate, the checks run after it scored the evaluation data (see _score_step).
+        upstream = _score_step(policy, start, common)
+        gate_ends = [_gate_group(policy, gate, upstream, common) for gate in policy.gates]
         _order_result_readers(dag, policy)
 
         approval_tasks, signoff_entry, signoff_check = _signoff(policy, common)
@@ -163,7 +166,29 @@ def build_release_dag(
     return dag
 
 
-def _gate_group(policy: ReleasePolicy, gate: Gate, start: Any, common: dict[str, Any]) -> list[Any]:
+def _score_step(policy: ReleasePolicy, start: Any, common: dict[str, Any]) -> list[Any]:
+    """``start`` ─► ``score`` when the policy has a candidate to score with; the checks' upstream.
+
+    The checks wait for the score step but run whatever its outcome (``all_done_min_one_success``
+    over start and score: start must have succeeded). A failed score step leaves an ERROR
+    ``model_scored`` record, so a check judging scored data ends as ERROR and blocks its gate, while
+    the checks that need no scores still decide their gates.
+    """
+    if policy.candidate is None or policy.scoring is None:
+        return [start]
+    from release_gates.operators.scoring import ScoreCandidateOperator
+
+    score = ScoreCandidateOperator(
+        task_id="score",
+        dataset_overrides="{{ params.datasets }}",
+        doc_md="The pinned candidate scores the evaluation data; checks judge its own predictions.",
+        **common,
+    )
+    start >> score
+    return [start, score]
+
+
+def _gate_group(policy: ReleasePolicy, gate: Gate, upstream: list[Any], common: dict[str, Any]) -> list[Any]:
     """One TaskGroup per gate; returns its terminal tasks."""
     from airflow.providers.standard.operators.empty import EmptyOperator
 
@@ -179,6 +204,8 @@ def _gate_group(policy: ReleasePolicy, gate: Gate, start: Any, common: dict[str,
     with TaskGroup(group_id=gate.id, tooltip=gate.title or gate.rationale) as group:
         checks = []
         check_ids = []
+        # After a score step: run once start succeeded, whatever scoring did (see _score_step).
+        trigger: dict[str, Any] = {"trigger_rule": "all_done_min_one_success"} if len(upstream) > 1 else {}
         for _, check, check_id in policy.iter_checks():
             if not check_id.startswith(f"{gate.id}."):
                 continue
@@ -194,6 +221,7 @@ def _gate_group(policy: ReleasePolicy, gate: Gate, start: Any, common: dict[str,
                     evidence_conn_id=common["evidence_conn_id"],
                     dataset_overrides="{{ params.datasets }}",
                     doc_md=f"**{check_id}** ({check.kind}), owner `{gate.owner}` ({owners}).",
+                    **trigger,
                 )
             )
             check_ids.append(check_id)
@@ -253,7 +281,9 @@ def _gate_group(policy: ReleasePolicy, gate: Gate, start: Any, common: dict[str,
             for choice in options.values()
             if choice != "remediate"
         }
-        start >> checks >> decide >> [passed, remediate, review, blocked]
+        for task in upstream:
+            task >> checks
+        checks >> decide >> [passed, remediate, review, blocked]
         review >> [recorders["accept_risk"], remediate]
         remediate >> decision >> [recorders["delay"], recorders["waive"], recorders["abort"]]
     del group

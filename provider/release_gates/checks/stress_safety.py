@@ -1,8 +1,8 @@
 """Error ceilings under stress: does the model stay safe for every sensitive subgroup when inputs degrade?
 
-The candidate model is loaded safely — a pinned sha256 is checked *before* loading, and a ``skops``
-file may contain only trusted types — then scored on the evaluation features under each stress
-scenario of the policy (a seeded, reproducible perturbation):
+The candidate model is loaded safely (:mod:`release_gates.scoring.loaders`: a pinned sha256 is
+checked *before* loading, and a ``skops`` file may contain only trusted types) — then scored on the
+evaluation features under each stress scenario of the policy (a seeded, reproducible perturbation):
 
 * ``baseline``: unchanged inputs;
 * ``gaussian_noise``: numeric columns + N(0, (relative_std × column std)²);
@@ -17,8 +17,6 @@ with an undefined rate is INCONCLUSIVE; a model that crashes under a scenario FA
 
 from __future__ import annotations
 
-import hashlib
-import importlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from release_gates import __version__
 from release_gates.checks.fairness import count_outcomes, rate
 from release_gates.datasets import describe_error
-from release_gates.exceptions import FairnessInputError, ModelLoadError
+from release_gates.exceptions import FairnessInputError, ModelLoadError  # noqa: F401 (re-exported)
 from release_gates.results import CheckResult, Finding, Severity, Status, utcnow
 
 if TYPE_CHECKING:
@@ -38,45 +36,14 @@ Predict = Callable[["pd.DataFrame"], Any]
 
 
 def load_model(ref: ModelRef, *, base_dir: str | Path | None = None) -> tuple[Predict, dict[str, Any]]:
-    """A predict function and the model's fingerprint. Checks the pinned sha256 before loading."""
-    if ref.format == "callable":
-        module_name, _, attr = ref.uri.partition(":")
-        if not attr:
-            raise ModelLoadError(f"model uri {ref.uri!r} must be 'module:callable'")
-        try:
-            predict = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise ModelLoadError(f"cannot import model callable {ref.uri!r}: {exc}") from exc
-        return predict, {"uri": ref.uri, "format": "callable"}
+    """A predict function and the model's fingerprint. Checks the pinned sha256 before loading.
 
-    path = Path(ref.uri.removeprefix("file://"))
-    if not path.is_absolute() and base_dir is not None:
-        path = Path(base_dir) / path
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ModelLoadError(f"cannot read model file {path}: {exc.strerror}") from exc
-    digest = hashlib.sha256(data).hexdigest()
-    if ref.sha256 and digest != ref.sha256:
-        raise ModelLoadError(
-            f"model file {path} has sha256 {digest}, the release pins {ref.sha256}; not loading it"
-        )
+    The loading itself is :func:`release_gates.scoring.loaders.load_model` (one loader per format).
+    """
+    from release_gates.scoring.loaders import load_model as load_scoring_model
 
-    import skops.io as sio
-
-    untrusted = [t for t in sio.get_untrusted_types(data=data) if t not in ref.trusted_types]
-    if untrusted:
-        raise ModelLoadError(
-            f"model file {path} contains types that are not trusted: {', '.join(untrusted[:10])} "
-            "(add them to model.trusted_types in the policy only if you trust their code)"
-        )
-    model = sio.loads(data, trusted=list(ref.trusted_types) or None)
-    names = getattr(model, "feature_names_in_", None)
-
-    def predict_frame(frame: pd.DataFrame) -> Any:
-        return model.predict(frame[list(names)] if names is not None else frame)
-
-    return predict_frame, {"uri": ref.uri, "format": "skops", "sha256": digest, "pinned": bool(ref.sha256)}
+    model = load_scoring_model(ref, base_dir=base_dir)
+    return model.predict, model.info
 
 
 def apply_scenario(frame: pd.DataFrame, scenario: StressScenario, *, seed: int) -> pd.DataFrame:

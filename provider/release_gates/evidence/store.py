@@ -44,6 +44,7 @@ _KIND = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 #: Record kinds written by the provider. Other lower_snake_case kinds are accepted for extensions.
 RECORD_KINDS = (
     "release_started",
+    "model_scored",
     "check_result",
     "gate_decision",
     "remediation_item",

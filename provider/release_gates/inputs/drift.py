@@ -1,4 +1,8 @@
-"""Inputs of ``kind: drift``: the reference and current datasets, fingerprinted, and their output columns."""
+"""Inputs of ``kind: drift``: the reference and current datasets, fingerprinted, and their output columns.
+
+With a candidate in the policy, scored datasets carry the candidate's own predictions (see
+:mod:`release_gates.inputs.scored`), so prediction drift measures the model being released.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +33,8 @@ def resolve_drift_inputs(
 ) -> DriftInputs:
     """Both datasets, fingerprinted; ``prediction_columns`` default to the current data's score and
     prediction columns as the policy declares them."""
+    from release_gates.inputs.scored import with_prediction_origin
+
     frames = {}
     inputs: dict[str, Any] = {"datasets": {}}
     for name in (spec.reference, spec.current):
@@ -36,6 +42,7 @@ def resolve_drift_inputs(
         inputs["datasets"][name] = catalog.fingerprint(name, location)
         frames[name] = catalog.load(name, location=location)
     current = catalog.dataset(spec.current)
+    inputs["datasets"] = with_prediction_origin(inputs["datasets"], catalog)
     return DriftInputs(
         reference=frames[spec.reference],
         current=frames[spec.current],
@@ -57,8 +64,17 @@ def run_drift_check(
 ) -> CheckResult:
     """Resolve the inputs and run the engine: what the operator and the CLI both call."""
     from release_gates.checks.drift import DEFAULT_REPORT_ROWS, evaluate_drift
+    from release_gates.inputs.scored import merge_verification, verify_declared_predictions
 
+    names = [spec.current, spec.reference] if spec.prediction_drift else []
+    refused, verified = verify_declared_predictions(catalog, names, check_id=check_id, kind=spec.kind)
+    if refused is not None:
+        return refused
     resolved = resolve_drift_inputs(spec, catalog, prediction_columns=prediction_columns)
+    resolved_inputs = {
+        **resolved.inputs,
+        "datasets": merge_verification(resolved.inputs["datasets"], verified),
+    }
     return evaluate_drift(
         resolved.reference,
         resolved.current,
@@ -69,5 +85,5 @@ def run_drift_check(
         prediction_columns=resolved.prediction_columns,
         artifact_dir=artifact_dir,
         report_rows=report_rows or DEFAULT_REPORT_ROWS,
-        inputs=resolved.inputs,
+        inputs=resolved_inputs,
     )

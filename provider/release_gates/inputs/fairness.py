@@ -2,7 +2,8 @@
 
 A SQL table is counted in its database with one ``GROUP BY`` (only the grouped counts come back, so
 client memory stays flat whatever the row count); a file is read for the sensitive, label and
-prediction columns only, and counted with pandas.
+prediction columns only, and counted with pandas. With a candidate in the policy, the predictions are
+the candidate's own (see :mod:`release_gates.inputs.scored`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class FairnessInputs:
 def resolve_fairness_inputs(spec: FairnessCheck, catalog: DatasetCatalog) -> FairnessInputs:
     from release_gates.checks.fairness import count_outcomes, count_outcomes_sql
     from release_gates.datasets import sql_engine
+    from release_gates.inputs.scored import with_prediction_origin
 
     dataset = catalog.dataset(spec.data)
     if dataset.label is None or dataset.prediction is None:
@@ -51,12 +53,18 @@ def resolve_fairness_inputs(spec: FairnessCheck, catalog: DatasetCatalog) -> Fai
         columns = list(dict.fromkeys([*spec.sensitive_features, dataset.label, dataset.prediction]))
         counts = count_outcomes(catalog.load(spec.data, columns=columns, location=location), **options)
     inputs = {spec.data: {**catalog.fingerprint(spec.data, location), "rows": counts.rows}}
-    return FairnessInputs(counts=counts, inputs=inputs)
+    return FairnessInputs(counts=counts, inputs=with_prediction_origin(inputs, catalog))
 
 
 def run_fairness_check(spec: FairnessCheck, catalog: DatasetCatalog, *, check_id: str) -> CheckResult:
     """Resolve the inputs and run the engine: what the operator and the CLI both call."""
     from release_gates.checks.fairness import evaluate_subgroup_fairness
+    from release_gates.inputs.scored import merge_verification, verify_declared_predictions
 
+    # Declared predictions are judged only once a re-scored sample shows they are the candidate's.
+    refused, verified = verify_declared_predictions(catalog, [spec.data], check_id=check_id, kind=spec.kind)
+    if refused is not None:
+        return refused
     resolved = resolve_fairness_inputs(spec, catalog)
-    return evaluate_subgroup_fairness(resolved.counts, spec, check_id=check_id, inputs=resolved.inputs)
+    inputs = merge_verification(resolved.inputs, verified)
+    return evaluate_subgroup_fairness(resolved.counts, spec, check_id=check_id, inputs=inputs)

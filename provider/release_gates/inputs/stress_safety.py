@@ -1,4 +1,5 @@
-"""Inputs of ``kind: stress_safety``: the candidate model (pinned hash checked) and the evaluation rows."""
+"""Inputs of ``kind: stress_safety``: the model (its own, else the release's candidate; pinned hash checked)
+and the evaluation rows."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from release_gates.exceptions import DatasetError
+from release_gates.exceptions import DatasetError, ModelLoadError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,12 +30,20 @@ class StressSafetyInputs:
 
 
 def resolve_stress_safety_inputs(spec: StressSafetyCheck, catalog: DatasetCatalog) -> StressSafetyInputs:
-    from release_gates.checks.stress_safety import load_model
+    from release_gates.inputs.scored import ReleaseCatalog, load_candidate
+    from release_gates.scoring.loaders import load_model
 
     dataset = catalog.dataset(spec.data)
     if dataset.label is None:
         raise DatasetError(f"dataset {spec.data!r} declares no label column")
-    predict, model_info = load_model(spec.model, base_dir=catalog.base_dir)
+    if spec.model is not None:
+        model = load_model(spec.model, base_dir=catalog.base_dir)
+    elif isinstance(catalog, ReleaseCatalog) and catalog.candidate is not None:
+        # No model of its own: the check stresses the release's candidate, the model that is judged.
+        model = load_candidate(catalog.candidate, dataset, catalog.base_dir)
+    else:
+        raise ModelLoadError(f"{spec.kind} check on {spec.data!r} names no model and the policy no candidate")
+    predict, model_info = model.predict, model.info
     location = catalog.locate(spec.data)
     frame = catalog.load(spec.data, location=location)
     return StressSafetyInputs(

@@ -29,7 +29,9 @@ class StressScenario(PolicyModel):
 class StressSafetyCheck(CheckSpecBase):
     kind: Literal["stress_safety"]
     data: str
-    model: ModelRef
+    model: ModelRef | None = Field(
+        default=None, description="The model under stress (default: the policy's candidate)."
+    )
     sensitive_features: list[str] = Field(min_length=1)
     metric: Literal["error_rate", "fnr", "fpr"] = "error_rate"
     ceiling: Fraction

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from release_gates.inputs.catalog import DatasetCatalog
-    from release_gates.policy import ReleasePolicy
+    from release_gates.policy import Candidate, ReleasePolicy
     from release_gates.results import CheckResult
 
 #: ``<dag_id>__<run_id>``, the DAG id escaped when it could make that ambiguous: the Jinja form of
@@ -30,6 +30,30 @@ DEFAULT_RELEASE_ID = (
     "{{ dag.dag_id.replace('_', '%5F') if '__' in dag.dag_id or dag.dag_id.endswith('_') else dag.dag_id }}"
     "__{{ run_id }}"
 )
+
+
+def render_policy_values(operator: BaseOperator, value: Any, context: Context) -> Any:
+    """Render only the ``{{ … }}`` strings of a policy value; every other value stays as written.
+
+    (The release DAG renders natively, which would turn a literal "1" into 1 or "" into None.)
+    """
+    if isinstance(value, dict):
+        return {k: render_policy_values(operator, v, context) for k, v in value.items()}
+    if isinstance(value, list):
+        return [render_policy_values(operator, v, context) for v in value]
+    if isinstance(value, str) and "{{" in value:
+        rendered = operator.render_template(value, context)
+        return rendered if rendered is None or isinstance(rendered, str) else str(rendered)
+    return value
+
+
+def render_candidate(operator: BaseOperator, policy: ReleasePolicy, context: Context) -> Candidate:
+    """The policy's ``candidate:`` with its templates (``{{ params.model_uri }}``) rendered for this run."""
+    from release_gates.policy import Candidate
+
+    assert policy.candidate is not None
+    raw = policy.candidate.model_dump(mode="json", exclude_none=True)
+    return Candidate.model_validate(render_policy_values(operator, raw, context))
 
 
 class BaseCheckOperator(EvidenceWriterMixin, BaseOperator):
@@ -128,7 +152,32 @@ class BaseCheckOperator(EvidenceWriterMixin, BaseOperator):
             declared = dict(self.datasets or {})
         if base_dir is None and policy is not None:
             base_dir = policy.base_dir
-        return DatasetCatalog.build(declared, overrides=self.dataset_overrides, base_dir=base_dir)
+        catalog = DatasetCatalog.build(declared, overrides=self.dataset_overrides, base_dir=base_dir)
+        if policy is None or policy.candidate is None:
+            return catalog
+        return self._candidate_catalog(catalog, policy, context)
+
+    def _candidate_catalog(
+        self, catalog: DatasetCatalog, policy: ReleasePolicy, context: Context
+    ) -> DatasetCatalog:
+        """With a candidate in the policy: checks that judge predictions read the candidate's own,
+        from the artifacts of this release's latest ``model_scored`` record (sha256 verified before
+        reading); every check can load the candidate (stress safety, declared-prediction samples)."""
+        from release_gates.inputs.scored import MODEL_SCORED, READS_PREDICTIONS, release_catalog
+
+        substitute = self.check_kind in READS_PREDICTIONS
+        record = None
+        if substitute:
+            from release_gates.exceptions import EvidenceNotFoundError
+
+            try:
+                scored = self.evidence_store.records(self.release_id, kind=MODEL_SCORED)
+            except EvidenceNotFoundError:
+                scored = []
+            record = scored[-1].payload if scored else None
+        return release_catalog(
+            catalog, policy, render_candidate(self, policy, context), record=record, substitute=substitute
+        )
 
     # -- steps ------------------------------------------------------------------------------------
 
@@ -162,18 +211,7 @@ class BaseCheckOperator(EvidenceWriterMixin, BaseOperator):
         return spec
 
     def _render_templated(self, value: Any, context: Context) -> Any:
-        """Render only the ``{{ … }}`` strings of a policy spec; every other value stays as written.
-
-        (The release DAG renders natively, which would turn a literal "1" into 1 or "" into None.)
-        """
-        if isinstance(value, dict):
-            return {k: self._render_templated(v, context) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self._render_templated(v, context) for v in value]
-        if isinstance(value, str) and "{{" in value:
-            rendered = self.render_template(value, context)
-            return rendered if rendered is None or isinstance(rendered, str) else str(rendered)
-        return value
+        return render_policy_values(self, value, context)
 
     def evidence_chain_id(self, context: Context) -> str:
         return self.release_id

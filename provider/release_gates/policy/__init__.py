@@ -12,6 +12,8 @@ Structure (see ``include/release_policy.yaml`` for a complete, commented example
     owners:           role → Airflow users + contact
     remediation_sla:  severity → time to fix
     datasets:         name → uri, sha256 pin, owner, description, legal basis, columns
+    candidate:        the model under release: uri, sha256, format (skops | onnx), features
+    scoring:          datasets the candidate scores inside the release, chunk size, verification sample
     gates:            id, owner role, rationale, mitigations, estimate, checks (typed per kind)
     waivers:          accepted findings: id, owner role, statement, expiry
     approvals:        sign-off name → roles, timeout
@@ -46,6 +48,7 @@ from release_gates.kinds.ops_readiness import OpsReadinessCheck
 from release_gates.kinds.posture import PostureCheck
 from release_gates.kinds.rollback_drill import RollbackDrillCheck
 from release_gates.kinds.stress_safety import StressSafetyCheck, StressScenario
+from release_gates.policy.candidate import Candidate, Scoring
 from release_gates.policy.loader import load_policy, parse_policy
 from release_gates.policy.model import POLICY_VERSION, Gate, ReleasePolicy
 from release_gates.policy.monitoring import (
@@ -86,6 +89,7 @@ __all__ = [
     "POLICY_VERSION",
     "PRIORITIES",
     "Approval",
+    "Candidate",
     "CheckSpec",
     "Criterion",
     "Dataset",
@@ -124,6 +128,7 @@ __all__ = [
     "RemediationSla",
     "RollbackDrillCheck",
     "RollbackRule",
+    "Scoring",
     "StressSafetyCheck",
     "StressScenario",
     "VolumeMonitor",

@@ -12,6 +12,7 @@ from pydantic import Field, PrivateAttr
 from release_gates.kinds import CheckSpec
 from release_gates.kinds.common import Waiver
 from release_gates.kinds.fields import Duration, Identifier, PolicyModel
+from release_gates.policy.candidate import Candidate, Scoring
 from release_gates.policy.monitoring import Monitoring
 from release_gates.policy.sections import (
     Approval,
@@ -46,6 +47,8 @@ class ReleasePolicy(PolicyModel):
     owners: dict[Identifier, OwnerRole] = Field(min_length=1)
     remediation_sla: RemediationSla = RemediationSla()
     datasets: dict[Identifier, Dataset] = Field(default_factory=dict)
+    candidate: Candidate | None = None
+    scoring: Scoring | None = None
     gates: list[Gate] = Field(min_length=1)
     waivers: list[Waiver] = Field(default_factory=list)
     approvals: dict[Identifier, Approval] = Field(default_factory=dict)

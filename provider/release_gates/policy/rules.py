@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from release_gates._yaml import Path_
 from release_gates.kinds import CheckSpec
 from release_gates.kinds.fields import is_templated
+from release_gates.policy.candidate import scoring_problems
 from release_gates.policy.problems import Problems, role_problem, suggest
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ def cross_check(policy: ReleasePolicy) -> Problems:
         + _check_notifications(policy)
         + _check_monitoring(policy)
         + _check_dataset_overrides(policy)
+        + scoring_problems(policy)
     )
 
 

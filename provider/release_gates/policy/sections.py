@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
@@ -100,6 +100,14 @@ class Dataset(BinaryLabels):
     label: str | None = None
     prediction: str | None = None
     score: str | None = None
+    predictions: Literal["scored", "declared"] = Field(
+        default="scored",
+        description="With a candidate: 'scored' replaces the prediction/score columns with the "
+        "candidate's outputs; 'declared' keeps them and re-scores a sample that must match.",
+    )
+    verify_rows: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="Rows re-scored to verify declared predictions (default: scoring's)."
+    )
     overrides: DatasetOverrides | None = Field(
         default=None, description="What a run may substitute for this dataset; none → no override."
     )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from release_gates.cli.checks.candidate import add_candidate_arguments
 from release_gates.cli.common import (
     CheckCommand,
     UsageError,
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     add_policy_arguments(parser, "drift", datasets=True)
+    add_candidate_arguments(parser, help_suffix=" (scores the policy's scoring datasets first)")
     alone = parser.add_argument_group("without a policy")
     alone.add_argument("--reference", metavar="URI", help="reference dataset (path, s3://, SQL URL)")
     alone.add_argument("--current", metavar="URI", help="current dataset")
@@ -95,9 +97,12 @@ def _run(args: argparse.Namespace) -> CheckResult:
     found = policy_check(args, "drift")
     predictions: list[str] | None = None
     if found is not None:
+        from release_gates.cli.checks.candidate import candidate_catalog
+
         policy, spec, args.check_id = found
         # Relative paths in a policy are relative to the policy file, unless --base-dir says otherwise.
         catalog = DatasetCatalog.build(policy.datasets, base_dir=args.base_dir or policy.base_dir)
+        catalog = candidate_catalog(args, policy, catalog, "drift", [spec.reference, spec.current])
     else:
         spec, declared, predictions = _standalone(args)
         args.check_id = args.check_id or "drift"

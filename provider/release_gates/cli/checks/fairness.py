@@ -2,7 +2,8 @@
 
 With a policy::
 
-    release-gates check fairness --policy include/release_policy.yaml --gate ethics
+    release-gates check fairness --policy include/release_policy.yaml --gate ethics \\
+        --model model.skops --model-sha256 <sha256>     # with a templated candidate: scored first
 
 Or standalone on a data file, no policy needed::
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from release_gates.cli.checks.candidate import add_candidate_arguments
 from release_gates.cli.common import CheckCommand, UsageError, add_policy_arguments, policy_check
 
 if TYPE_CHECKING:
@@ -53,6 +55,7 @@ def _add_fairness(parser: argparse.ArgumentParser) -> None:
         "data", nargs="?", help="Parquet or CSV file with label, prediction and sensitive columns"
     )
     add_policy_arguments(parser, "fairness")
+    add_candidate_arguments(parser, help_suffix=" (scores the policy's scoring datasets first)")
     flags = parser.add_argument_group("standalone")
     flags.add_argument("--label", help="label column")
     flags.add_argument("--prediction", help="prediction column (binary)")
@@ -118,8 +121,11 @@ def _run_fairness(args: argparse.Namespace) -> CheckResult:
     from release_gates.inputs.fairness import run_fairness_check
 
     if args.policy:
+        from release_gates.cli.checks.candidate import candidate_catalog
+
         policy, spec, check_id = _from_policy(args, "fairness")
         catalog = DatasetCatalog.build(policy.datasets, base_dir=policy.base_dir)
+        catalog = candidate_catalog(args, policy, catalog, "fairness", [spec.data])
     else:
         if args.sql_url and not args.table:
             raise UsageError("--sql-url needs --table")

@@ -1,6 +1,7 @@
 """``release-gates check stress-safety``: error ceilings per subgroup under stress scenarios.
 
-From a policy (the model may be overridden, e.g. when the policy's uri is templated)::
+From a policy; the model is the check's ``model:``, else the policy's ``candidate:`` (either may be
+given here, e.g. when the policy's uri is templated)::
 
     release-gates check stress-safety --policy include/release_policy.yaml --gate ethics \\
         --model model.skops --model-sha256 <sha256>
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from release_gates.cli.checks.candidate import add_candidate_arguments
 from release_gates.cli.common import CheckCommand, UsageError, add_policy_arguments, policy_check
 
 if TYPE_CHECKING:
@@ -19,11 +21,11 @@ if TYPE_CHECKING:
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     add_policy_arguments(parser, "stress_safety")
-    parser.add_argument("--model", help="override the policy's model uri (skops file)")
-    parser.add_argument("--model-sha256", help="override the policy's pinned model sha256")
+    add_candidate_arguments(parser, help_suffix=" (the check's model:, else the policy's candidate:)")
 
 
 def _run(args: argparse.Namespace) -> CheckResult:
+    from release_gates.cli.checks.candidate import candidate_catalog
     from release_gates.inputs.catalog import DatasetCatalog
     from release_gates.inputs.stress_safety import run_stress_safety_check
 
@@ -32,6 +34,11 @@ def _run(args: argparse.Namespace) -> CheckResult:
     found = policy_check(args, "stress_safety")
     assert found is not None  # --policy was checked above
     policy, spec, check_id = found
+    catalog = DatasetCatalog.build(policy.datasets, base_dir=policy.base_dir)
+    if spec.model is None:
+        # No model of its own: the check stresses the policy's candidate (--model fills a template).
+        catalog = candidate_catalog(args, policy, catalog, "stress_safety", [])
+        return run_stress_safety_check(spec, catalog, check_id=check_id)
     model = spec.model
     if args.model or args.model_sha256:
         model = model.model_copy(update={"uri": args.model or model.uri, "sha256": args.model_sha256})
@@ -40,7 +47,6 @@ def _run(args: argparse.Namespace) -> CheckResult:
             f"the policy's model uri is templated ({model.uri}); pass --model FILE --model-sha256 HASH"
         )
     spec = spec.model_copy(update={"model": model})
-    catalog = DatasetCatalog.build(policy.datasets, base_dir=policy.base_dir)
     return run_stress_safety_check(spec, catalog, check_id=check_id)
 
 

@@ -42,6 +42,9 @@ class DemoAssets:
     candidates: dict[str, Candidate]
     image: Path
     trivy_cache: Path
+    #: The image's config digest: what a scan of the tarball identifies it by, and what the demo's
+    #: Lambda versions are deployed from.
+    image_digest: str = ""
 
 
 def _sha256(path: Path) -> str:
@@ -125,4 +128,6 @@ def prepare(include_dir: Path, work_dir: Path, log: Any = print) -> DemoAssets:
         ],
     )
     log(f"  image: {image.path.name} ({image.image_id[:19]}…), offline vulnerability DB with 2 advisories")
-    return DemoAssets(data_dir / "train.parquet", data_dir / "eval.parquet", candidates, image.path, cache)
+    return DemoAssets(
+        data_dir / "train.parquet", data_dir / "eval.parquet", candidates, image.path, cache, image.image_id
+    )

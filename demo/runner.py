@@ -147,7 +147,12 @@ class Demo:
 
         say(f"== 2/4 starting the AWS API emulator and Airflow ({self.topology})")
         self.moto, moto_url = aws.start_moto(self.work / "moto.log")
-        resources = aws.setup(moto_url)
+        # The candidates' versions carry what their releases judge: their model and the scanned image.
+        resources = aws.setup(
+            moto_url,
+            model_sha256s={c.version: c.sha256 for c in assets.candidates.values()},
+            image_digest=assets.image_digest,
+        )
         say(f"  AWS emulator on {moto_url}: Lambda {resources['function']} (alias live → v2), alarm, bucket")
         airflow, logs = self._start_airflow(airflow_connections(moto_url, assets))
         airflow.wait_for_dag(DAG_ID)

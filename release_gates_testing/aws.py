@@ -4,6 +4,9 @@
 
 * the Lambda function ``mortgage-approval-scorer`` with versions 1–4 and the alias ``live`` on 2
   (version 1 is the known-good fallback for the rollback drill; 3 and 4 are the two candidates);
+  given the candidates' model sha256 and the serving image's digest, it is an image-package
+  function whose candidate versions carry them (image ``…@<digest>``, ``MODEL_SHA256``), as the
+  policy's ``deployment_identity`` check expects;
 * a CloudWatch alarm on its errors that notifies an SNS topic (the automatic rollback trigger);
 * the artifacts bucket, encrypted, versioned, private and TLS-only.
 """
@@ -72,7 +75,20 @@ def connection(url: str) -> dict[str, Any]:
     }
 
 
-def setup(url: str) -> dict[str, Any]:
+#: The repository the demo's serving image is deployed from (the emulator does not check it exists).
+IMAGE_REPOSITORY = "123456789012.dkr.ecr.us-east-1.amazonaws.com/mortgage-approval"
+#: The environment variable a function version holds its model's sha256 in.
+MODEL_SHA256_ENV = "MODEL_SHA256"
+
+
+def setup(
+    url: str, *, model_sha256s: Mapping[str, str] | None = None, image_digest: str | None = None
+) -> dict[str, Any]:
+    """Create the demo's AWS side (see the module docstring).
+
+    :param model_sha256s: function version → the model sha256 that version serves (``MODEL_SHA256``).
+    :param image_digest: ``sha256:…`` of the serving image; makes the function an image-package one.
+    """
     import boto3  # type: ignore[import-untyped]
 
     def client(service: str) -> Any:
@@ -93,19 +109,32 @@ def setup(url: str) -> dict[str, Any]:
         ),
     )["Role"]["Arn"]  # fmt: skip
     lam = client("lambda")
-    for version in range(1, 5):
-        code = io.BytesIO()
-        with zipfile.ZipFile(code, "w") as archive:
-            archive.writestr(
-                "app.py", f"MODEL_VERSION = {version}\ndef handler(event, context):\n    return {{}}\n"
-            )
+    models = dict(model_sha256s or {})
+    versions = max([4, *(int(v) for v in models)])
+    for version in range(1, versions + 1):
+        environment = (
+            {"Variables": {MODEL_SHA256_ENV: models[str(version)]}} if str(version) in models else {}
+        )
+        if image_digest:
+            code: dict[str, Any] = {"ImageUri": f"{IMAGE_REPOSITORY}@{image_digest}"}
+            package: dict[str, Any] = {"PackageType": "Image"}
+        else:
+            archive_bytes = io.BytesIO()
+            with zipfile.ZipFile(archive_bytes, "w") as archive:
+                archive.writestr(
+                    "app.py", f"MODEL_VERSION = {version}\ndef handler(event, context):\n    return {{}}\n"
+                )
+            code = {"ZipFile": archive_bytes.getvalue()}
+            package = {"Runtime": "python3.12", "Handler": "app.handler"}
         if version == 1:
             lam.create_function(
-                FunctionName=FUNCTION, Runtime="python3.12", Role=role, Handler="app.handler",
-                Code={"ZipFile": code.getvalue()}, Publish=True,
-            )  # fmt: skip
+                FunctionName=FUNCTION, Role=role, Code=code, Publish=True, Environment=environment, **package
+            )
         else:
-            lam.update_function_code(FunctionName=FUNCTION, ZipFile=code.getvalue())
+            lam.update_function_code(FunctionName=FUNCTION, **code)
+            lam.update_function_configuration(
+                FunctionName=FUNCTION, Environment=environment or {"Variables": {}}
+            )
             lam.publish_version(FunctionName=FUNCTION)
     lam.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion="2")
 

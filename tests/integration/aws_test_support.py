@@ -291,3 +291,39 @@ def health_server(**settings: Any) -> Iterator[HealthServer]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+IMAGE_REPOSITORY = "123456789012.dkr.ecr.us-east-1.amazonaws.com/scorer"
+
+
+def make_image_lambda(
+    clients: Any,
+    versions: list[dict[str, str]],
+    *,
+    live: str = "1",
+    alias: str = "live",
+    model_env: str = "MODEL_SHA256",
+    tags: dict[str, str] | None = None,
+) -> str:
+    """An image-package function with one published version per entry of ``versions``
+    (``{"image_digest": "sha256:…", "model_sha256": "…"}``, either optional) and an alias on ``live``.
+
+    moto keeps one code record for the function, so every version reads the last ``ImageUri``; tests
+    that need versions with different images compare the last one.
+    """
+    lam = clients("lambda")
+    name = unique("scorer")
+    for index, version in enumerate(versions):
+        code = {"ImageUri": f"{IMAGE_REPOSITORY}@{version.get('image_digest') or 'sha256:' + '0' * 64}"}
+        env = {"Variables": {model_env: version["model_sha256"]}} if version.get("model_sha256") else {}
+        if index == 0:
+            lam.create_function(
+                FunctionName=name, Role=lambda_role(clients("iam")), PackageType="Image", Code=code,
+                Environment=env, Publish=True, Tags=tags or {},
+            )  # fmt: skip
+        else:
+            lam.update_function_code(FunctionName=name, **code)
+            lam.update_function_configuration(FunctionName=name, Environment=env or {"Variables": {}})
+            lam.publish_version(FunctionName=name)
+    lam.create_alias(FunctionName=name, Name=alias, FunctionVersion=live)
+    return name

@@ -22,6 +22,7 @@ Working files go to ``.demo/`` (``.demo/cluster/`` for the cluster).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -74,6 +75,10 @@ def human_script(candidate: str) -> dict[str, Answer]:
     }
 
 
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def trigger_candidates(
     airflow: Standalone, assets: DemoAssets, log: Callable[[str], None] = say
 ) -> dict[str, str]:
@@ -85,7 +90,8 @@ def trigger_candidates(
             "model_uri": str(candidate.model),
             "model_sha256": candidate.sha256,
             "image": str(assets.image),
-            "datasets": {"eval": str(candidate.eval_data)},
+            # The candidate's evaluation file, pinned: the policy allow-lists demo/data/ for it.
+            "datasets": {"eval": {"uri": str(candidate.eval_data), "sha256": _sha256(candidate.eval_data)}},
         }
         runs[name] = airflow.trigger(DAG_ID, conf)
         log(f"  triggered {name!r} candidate (version {candidate.version}): run {runs[name]}")

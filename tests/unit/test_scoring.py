@@ -79,16 +79,23 @@ def test_chunked_scoring_equals_whole_frame_predict_and_keeps_every_other_column
     loaded = load_model(Ref(path, digest))
     seen: list[int] = []
     counting = type(loaded)(
-        lambda f: (seen.append(len(f)), loaded.predict(f))[1], loaded.predict_score, loaded.features, loaded.info
+        lambda f: (seen.append(len(f)), loaded.predict(f))[1],
+        loaded.predict_score,
+        loaded.features,
+        loaded.info,
     )
     columns = OutputColumns(prediction="pred", score="score", excluded=("y",))
-    out = score_file(source, "parquet", counting, columns, tmp_path / "out.parquet", name="eval", chunk_rows=7)
+    out = score_file(
+        source, "parquet", counting, columns, tmp_path / "out.parquet", name="eval", chunk_rows=7
+    )
 
     scored = pd.read_parquet(out.artifact.uri.removeprefix("file://"))
     assert out.rows == len(data) == len(scored)
     assert (scored["pred"].to_numpy() == model.predict(data[FEATURES])).all()
     assert np.allclose(scored["score"], model.predict_proba(data[FEATURES])[:, 1], atol=0)
-    pd.testing.assert_frame_equal(scored.drop(columns=["pred", "score"]), data.drop(columns=["pred", "score"]))
+    pd.testing.assert_frame_equal(
+        scored.drop(columns=["pred", "score"]), data.drop(columns=["pred", "score"])
+    )
     assert out.artifact.sha256 == hashlib.sha256((tmp_path / "out.parquet").read_bytes()).hexdigest()
     # Memory is flat in rows: the model never saw more than one chunk, and the file is written per chunk.
     assert max(seen) <= 7 and sum(seen) == len(data)
@@ -153,7 +160,9 @@ def test_onnx_model_exported_with_skl2onnx_scores_like_sklearn(data: pd.DataFram
     assert loaded.info == {"uri": str(path), "format": "onnx", "sha256": digest, "pinned": True}
     data.to_parquet(tmp_path / "eval.parquet", index=False)
     columns = OutputColumns(prediction="pred", score="score", excluded=("y",), features=tuple(FEATURES))
-    score_file(tmp_path / "eval.parquet", "parquet", loaded, columns, tmp_path / "o.parquet", name="e", chunk_rows=64)
+    score_file(
+        tmp_path / "eval.parquet", "parquet", loaded, columns, tmp_path / "o.parquet", name="e", chunk_rows=64
+    )
     scored = pd.read_parquet(tmp_path / "o.parquet")
     expected = pipeline.predict(data[FEATURES])
     # float32 inside ONNX: a row exactly at the threshold could flip; none of these is that close.
@@ -180,7 +189,10 @@ gates:
     owner: ethics
     rationale: r
     checks:
-      - {{kind: fairness, data: eval, sensitive_features: [g], criteria: [{{metric: selection_rate, ratio_min: 0.8}}]}}
+      - kind: fairness
+        data: eval
+        sensitive_features: [g]
+        criteria: [{{metric: selection_rate, ratio_min: 0.8}}]
 """
 
 
@@ -201,9 +213,10 @@ def test_scored_dataset_is_read_from_its_artifact_and_its_sha256_is_checked(
     policy, catalog = release_setup(tmp_path, data, declared=False)
     payload = score_datasets(catalog, policy.candidate, policy.scoring, ["eval"], tmp_path / "scored")
     entry = payload["datasets"]["eval"]
-    assert entry["rows"] == len(data) and entry["source"]["sha256"] == hashlib.sha256(
-        (tmp_path / "eval.parquet").read_bytes()
-    ).hexdigest()
+    assert (
+        entry["rows"] == len(data)
+        and entry["source"]["sha256"] == hashlib.sha256((tmp_path / "eval.parquet").read_bytes()).hexdigest()
+    )
     assert payload["model"]["sha256"] == policy.candidate.sha256
 
     scored = release_catalog(catalog, policy, policy.candidate, record=payload, substitute=True)
@@ -261,7 +274,14 @@ def policy_text(datasets: str, sections: str, checks: str) -> str:
 
 
 EVAL = "  eval: {uri: e.parquet, label: y, prediction: p}\n  ref: {uri: r.parquet, label: y}\n"
-FAIRNESS = "      - {kind: fairness, data: eval, sensitive_features: [g], criteria: [{metric: tpr, ratio_min: 0.8}]}\n"
+FAIRNESS = (
+    "      - {kind: fairness, data: eval, sensitive_features: [g],\n"
+    "         criteria: [{metric: tpr, ratio_min: 0.8}]}\n"
+)
+STRESS = (
+    "      - {kind: stress_safety, data: eval, sensitive_features: [g], ceiling: 0.3,\n"
+    "         scenarios: [{name: b, kind: baseline}]}\n"
+)
 CANDIDATE = f'candidate: {{uri: "{{{{ params.model_uri }}}}", sha256: "{SHA}"}}\n'
 
 
@@ -283,17 +303,60 @@ def test_a_policy_with_candidate_and_scoring_loads() -> None:
 @pytest.mark.parametrize(
     ("datasets", "sections", "checks", "expected"),
     [
-        (EVAL, CANDIDATE + "scoring: {datasets: [evl]}\n", FAIRNESS, "p.yaml:8 scoring.datasets[0]: unknown dataset 'evl' (did you mean 'eval'?)"),
-        (EVAL, CANDIDATE + "scoring: {datasets: [eval, ref]}\n", FAIRNESS, "scoring.datasets[1]: dataset 'ref' declares no prediction column"),
+        (
+            EVAL,
+            CANDIDATE + "scoring: {datasets: [evl]}\n",
+            FAIRNESS,
+            "p.yaml:8 scoring.datasets[0]: unknown dataset 'evl' (did you mean 'eval'?)",
+        ),
+        (
+            EVAL,
+            CANDIDATE + "scoring: {datasets: [eval, ref]}\n",
+            FAIRNESS,
+            "scoring.datasets[1]: dataset 'ref' declares no prediction column",
+        ),
         (EVAL, "scoring: {datasets: [eval]}\n", FAIRNESS, "scoring: scoring needs a top-level candidate"),
-        (EVAL, CANDIDATE + "scoring: {datasets: [ref]}\n", FAIRNESS, "checks[0].data: a fairness check judges the candidate: list dataset 'eval'"),
-        (EVAL.replace("prediction: p}", "prediction: p, predictions: declared}"), "", FAIRNESS, "datasets.eval.predictions: declared predictions are checked against the candidate"),
-        (EVAL, "", "      - {kind: stress_safety, data: eval, sensitive_features: [g], ceiling: 0.3, scenarios: [{name: b, kind: baseline}]}\n", "checks[0].model: stress_safety needs a model"),
-        (EVAL, CANDIDATE.replace("}\n", ", format: onnx, trusted_types: [numpy.dtype]}\n") + "scoring: {datasets: [eval]}\n", FAIRNESS, "candidate.trusted_types: trusted_types apply to skops files only"),
-        (EVAL, CANDIDATE.replace(SHA, "abc") + "scoring: {datasets: [eval]}\n", FAIRNESS, "candidate.sha256: must be 64 lower-case hex"),
-        (EVAL, CANDIDATE + "scoring: {datasets: [eval], chunk_rows: 0}\n", FAIRNESS, "scoring.chunk_rows: input should be greater than or equal to 1"),
+        (
+            EVAL,
+            CANDIDATE + "scoring: {datasets: [ref]}\n",
+            FAIRNESS,
+            "checks[0].data: a fairness check judges the candidate: list dataset 'eval'",
+        ),
+        (
+            EVAL.replace("prediction: p}", "prediction: p, predictions: declared}"),
+            "",
+            FAIRNESS,
+            "datasets.eval.predictions: declared predictions are checked against the candidate",
+        ),
+        (
+            EVAL,
+            "",
+            STRESS,
+            "checks[0].model: stress_safety needs a model",
+        ),
+        (
+            EVAL,
+            CANDIDATE.replace("}\n", ", format: onnx, trusted_types: [numpy.dtype]}\n")
+            + "scoring: {datasets: [eval]}\n",
+            FAIRNESS,
+            "candidate.trusted_types: trusted_types apply to skops files only",
+        ),
+        (
+            EVAL,
+            CANDIDATE.replace(SHA, "abc") + "scoring: {datasets: [eval]}\n",
+            FAIRNESS,
+            "candidate.sha256: must be 64 lower-case hex",
+        ),
+        (
+            EVAL,
+            CANDIDATE + "scoring: {datasets: [eval], chunk_rows: 0}\n",
+            FAIRNESS,
+            "scoring.chunk_rows: input should be greater than or equal to 1",
+        ),
     ],
-)  # fmt: skip
-def test_policy_rules_of_candidate_and_scoring(datasets: str, sections: str, checks: str, expected: str) -> None:
+)
+def test_policy_rules_of_candidate_and_scoring(
+    datasets: str, sections: str, checks: str, expected: str
+) -> None:
     found = problems(policy_text(datasets, sections, checks))
     assert any(expected in p for p in found), found

@@ -144,6 +144,7 @@ gates:
       - kind: ops_readiness
         target: {{type: lambda, name: {function}, alias: live}}
         image: "{{{{ params.image }}}}"
+        model_sha256: "{{{{ params.model_sha256 }}}}"
       - kind: rollback_drill
         target: {{type: lambda, name: {function}, alias: live, poll_interval: 0.05}}
         rto_budget: 5m
@@ -178,7 +179,9 @@ def test_check_operators_from_a_policy_file(
     pd.DataFrame({"response": ["ok", "ticket CUST-123456 escalated", "ok"]}).to_csv(
         tmp_path / "outputs.csv", index=False
     )
-    context: dict[str, Any] = {"params": {"image": "registry.example/scorer@sha256:" + "0" * 64}}
+    context: dict[str, Any] = {
+        "params": {"image": "registry.example/scorer@sha256:" + "0" * 64, "model_sha256": "1" * 64}
+    }
 
     ready = OpsReadinessCheckOperator(
         task_id="ready", check_id="operations.ops_readiness", policy_path=str(policy), release_id="rel-p"

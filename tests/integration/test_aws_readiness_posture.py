@@ -101,9 +101,19 @@ def test_alarm_actions_not_required(hook: AwsDeploymentHook) -> None:
     function = make_lambda(hook.get_client, versions=1)
     alarm(hook, {"FunctionName": function}, actions=[])
     result = readiness(
-        hook, {"type": "lambda", "name": function, "alias": "live"}, require_alarm_actions=False
+        hook,
+        {"type": "lambda", "name": function, "alias": "live"},
+        require_alarm_actions=False,
+        image=f"registry.example/scorer@{DIGEST}",
+        model_sha256=MODEL_SHA,
     )
     assert result.status is Status.PASS
+    # With nothing to check about what ships, the same target is not a pass: "not checked" is not "pinned".
+    unchecked = readiness(
+        hook, {"type": "lambda", "name": function, "alias": "live"}, require_alarm_actions=False
+    )
+    assert unchecked.status is Status.INCONCLUSIVE
+    assert "pinned" not in unchecked.summary and "model and image not checked" in unchecked.summary
 
 
 def test_readiness_of_a_missing_target_is_an_error(hook: AwsDeploymentHook) -> None:

@@ -33,12 +33,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from release_gates.checks.gx_results import exception_message, json_safe, observed_value
 from release_gates.datasets import (
     ConnectionResolver,
     DatasetLocation,
@@ -514,7 +514,7 @@ def _record_results(
         seen[base_id] = seen.get(base_id, 0) + 1
         finding_id = base_id if seen[base_id] == 1 else f"{base_id}#{seen[base_id]}"
         location = f"{name}.{column}" if column else name
-        error = _exception_message(result.get("exception_info"))
+        error = exception_message(result.get("exception_info"))
         stats = result.get("result") or {}
         if error is not None:
             counts["not_evaluated"] += 1
@@ -580,16 +580,16 @@ def _failed_expectation(
     dataset: Dataset,
     severity: Severity,
 ) -> Finding:
-    expected = {k: _safe(v) for k, v in kwargs.items() if k not in _NOT_EXPECTED}
-    observed = _observed(stats, rule_name, kind)
+    expected = {k: json_safe(v) for k, v in kwargs.items() if k not in _NOT_EXPECTED}
+    observed = observed_value(stats, rule_name, kind)
     data: dict[str, Any] = {
         "dataset": name,
         "column": column,
         "expectation_type": kind,
         "expected": expected,
         "observed": observed,
-        "unexpected_count": _safe(stats.get("unexpected_count")),
-        "element_count": _safe(stats.get("element_count")),
+        "unexpected_count": json_safe(stats.get("unexpected_count")),
+        "element_count": json_safe(stats.get("element_count")),
     }
     if rule_name in ("label_share_min", "label_share_max"):
         data["positive_label"] = positive_label(dataset)
@@ -599,7 +599,7 @@ def _failed_expectation(
     if stats.get("unexpected_count") is not None:
         detail += (
             f"; {stats['unexpected_count']} unexpected of {stats.get('element_count')} values"
-            f" ({_safe(stats.get('unexpected_percent')) or 0:.2f}% of non-null)"
+            f" ({json_safe(stats.get('unexpected_percent')) or 0:.2f}% of non-null)"
         )
     return Finding(
         id=finding_id,
@@ -609,73 +609,6 @@ def _failed_expectation(
         location=f"{name}.{column}" if column else name,
         data=data,
     )
-
-
-# Expectations whose observed value is a cell of the data (a minimum, a quantile, the most common or
-# the distinct values). Findings reach evidence, logs and the UI, which must never hold user data.
-_OBSERVES_A_CELL = ("_min_", "_max_", "median", "quantile", "most_common", "distinct_values")
-_OBSERVES_A_TYPE = frozenset(
-    {"expect_column_values_to_be_of_type", "expect_column_values_to_be_in_type_list"}
-)
-
-
-def _observed(stats: dict[str, Any], rule_name: str | None, kind: str = "") -> Any:
-    if "observed_value" in stats:
-        return _observed_value(kind, stats["observed_value"])
-    percent = _safe(stats.get("unexpected_percent"))
-    if rule_name == "label_share_min" and percent is not None:
-        return {"positive_share": round(1 - percent / 100, 6)}
-    if rule_name == "label_share_max" and percent is not None:
-        return {"positive_share": round(percent / 100, 6)}
-    if percent is not None:
-        return {"unexpected_percent": round(percent, 4)}
-    return None
-
-
-def _observed_value(kind: str, value: Any) -> Any:
-    """What a finding may say about GX's observed value: a statistic or a type name, never a cell."""
-    safe = _safe(value)
-    if kind in _OBSERVES_A_TYPE or safe is None:
-        return safe
-    if any(marker in kind for marker in _OBSERVES_A_CELL):
-        return {"withheld": "a data value"}
-    if isinstance(safe, int | float) and not isinstance(safe, bool):
-        return safe
-    if isinstance(safe, list):
-        return {"values": len(safe)}
-    return {"withheld": "not a count or a statistic"}
-
-
-def _exception_message(info: Any) -> str | None:
-    """GX puts one exception record per failed metric under ``exception_info`` (or a flat record)."""
-    if not isinstance(info, dict) or not info:
-        return None
-    if "raised_exception" in info:
-        return str(info.get("exception_message")) if info.get("raised_exception") else None
-    messages = [
-        str(v.get("exception_message"))
-        for v in info.values()
-        if isinstance(v, dict) and v.get("raised_exception", True)
-    ]
-    return "; ".join(dict.fromkeys(messages)) if messages else None
-
-
-def _safe(value: Any) -> Any:
-    """JSON-safe copy of a GX value: non-finite floats become None, numpy scalars plain numbers."""
-    if isinstance(value, dict):
-        return {str(k): _safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_safe(v) for v in value]
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value) if math.isfinite(value) else None
-    item = getattr(value, "item", None)
-    if callable(item):
-        return _safe(item())
-    return str(value)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -595,8 +595,10 @@ def test_registry_rate_limits_are_retried_with_backoff(
     from release_gates.hooks.trivy import TrivyHook
 
     os_info = {"OS": {"Family": "debian", "Name": "12"}}
+    # one result (a report with none is INCONCLUSIVE), no packages (no SBOM conversion to stand in for)
+    results = [{"Target": "img (debian 12)", "Class": "os-pkgs", "Type": "debian"}]
     report = json.dumps(
-        {"SchemaVersion": 2, "ArtifactType": "container_image", "Metadata": os_info, "Results": []}
+        {"SchemaVersion": 2, "ArtifactType": "container_image", "Metadata": os_info, "Results": results}
     )
     marker = tmp_path / "attempts"
     body = (

@@ -272,12 +272,16 @@ def test_secrets_always_fail_and_their_values_are_never_kept() -> None:
     assert SECRET_IN_CONTEXT in json.dumps(report), "the input must not be modified"
 
 
-def test_a_waived_secret_no_longer_fails() -> None:
+def test_a_waiver_never_covers_a_secret() -> None:
     waivers = [
         waiver("aws-access-key-id", date(2027, 1, 1), paths=["deploy.sh"]),
         waiver("mysecret", date(2027, 1, 1)),
     ]
-    assert evaluate(fixture("secrets.json"), spec(waivers=waivers)).status is Status.PASS
+    result = evaluate(fixture("secrets.json"), spec(waivers=waivers))
+    assert result.status is Status.FAIL and "2 secrets (secrets always fail)" in result.summary
+    assert all(f.waived_by is None for f in result.findings)
+    assert result.metrics["waivers_ignored"] == ["aws-access-key-id", "mysecret"]
+    assert result.metrics["waivers_applied"] == []
 
 
 def test_no_quoted_source_line_survives_redaction() -> None:
@@ -360,10 +364,14 @@ def test_misconfigurations_gate_on_their_own_thresholds() -> None:
     root = result.findings[0]
     assert (root.id, root.severity, root.location) == ("DS-0002", Severity.HIGH, "Dockerfile")
     assert "Add 'USER <non root user name>'" in root.detail
-    assert evaluate(report, spec(misconfig_max={"HIGH": 1})).status is Status.PASS
-    assert evaluate(report, spec(misconfig_max={})).status is Status.PASS
-    waived = spec(waivers=[waiver("DS-0002", date(2027, 6, 30))])
+    # a configuration scan: no package scanner, so no packages are expected in the report
+    config_only = {"scanners": ["misconfig"]}
+    assert evaluate(report, spec(misconfig_max={"HIGH": 1}, **config_only)).status is Status.PASS
+    assert evaluate(report, spec(misconfig_max={}, **config_only)).status is Status.PASS
+    waived = spec(waivers=[waiver("DS-0002", date(2027, 6, 30))], **config_only)
     assert evaluate(report, waived).status is Status.PASS
+    # with the default scanners the same report measured no packages: not a pass
+    assert evaluate(report, spec(misconfig_max={})).status is Status.INCONCLUSIVE
 
 
 def test_passing_misconfiguration_checks_are_counted_but_are_not_findings() -> None:
@@ -520,9 +528,15 @@ def test_an_image_without_os_or_packages_is_inconclusive_for_vulnerabilities() -
     result = evaluate(report)
     assert result.status is Status.INCONCLUSIVE
     assert "Trivy recognised no OS or packages" in result.summary
-    assert evaluate(report, spec(scanners=["secret"])).status is Status.PASS
+    # no results at all is never a pass, whatever the scanners or what the metadata claims
+    assert evaluate(report, spec(scanners=["secret"])).status is Status.INCONCLUSIVE
     with_os = {**report, "Metadata": {"OS": {"Family": "alpine", "Name": "3.20.0"}}}
-    assert evaluate(with_os).status is Status.PASS
+    assert evaluate(with_os).status is Status.INCONCLUSIVE
+    listed = {
+        **with_os,
+        "Results": [{"Target": "x:1 (alpine 3.20.0)", "Class": "os-pkgs", "Packages": [{"Name": "musl"}]}],
+    }
+    assert evaluate(listed).status is Status.PASS
 
 
 # --------------------------------------------------------------------------------------------------
@@ -763,6 +777,8 @@ def test_cli_takes_thresholds_and_waivers_from_the_policy(tmp_path: Path) -> Non
         str(policy),
         "--gate",
         "security",
+        "--scanners",
+        "misconfig",  # the fixture is a configuration scan: it lists no packages
         *art,
     )
     assert code == 0, out  # DS-0002 is waived in the example policy

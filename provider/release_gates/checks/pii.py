@@ -109,21 +109,28 @@ def _compile(patterns: Sequence[PiiPattern] | Mapping[str, str]) -> dict[str, re
 
 
 def _text_columns(frame: pd.DataFrame) -> list[str]:
-    """Columns whose values can hold text or long digit runs: strings, objects and integers."""
+    """Every column that could hold text or a long digit run, whatever its storage: object, strings
+    (NumPy, Python or Arrow backed), categoricals of those, integers, and any dtype not known to be
+    text-free. Skipped only: booleans, floats, complex numbers, dates, durations, periods, intervals —
+    and categoricals of those. An unknown dtype is scanned (as text), never skipped."""
+    return [column for column in frame.columns if _can_hold_text(frame[column].dtype)]
+
+
+def _can_hold_text(dtype: Any) -> bool:
     import pandas as pd
 
-    kept = []
-    for column in frame.columns:
-        dtype = frame[column].dtype
-        if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_float_dtype(dtype):
-            continue
-        if (
-            pd.api.types.is_object_dtype(dtype)
-            or pd.api.types.is_string_dtype(dtype)
-            or pd.api.types.is_integer_dtype(dtype)
-        ):
-            kept.append(column)
-    return kept
+    types = pd.api.types
+    if isinstance(dtype, pd.CategoricalDtype):
+        return _can_hold_text(dtype.categories.dtype)
+    text_free = (
+        types.is_bool_dtype(dtype)
+        or types.is_float_dtype(dtype)
+        or types.is_complex_dtype(dtype)
+        or types.is_datetime64_any_dtype(dtype)
+        or types.is_timedelta64_dtype(dtype)
+        or isinstance(dtype, pd.PeriodDtype | pd.IntervalDtype)
+    )
+    return not text_free
 
 
 def sample_positions(total: int, limit: int, *, seed: int = 0) -> list[int]:
@@ -142,6 +149,8 @@ def scan_pii(
     max_rows_listed: int = 20,
 ) -> PiiScan:
     """Count built-in and policy PII patterns per text column over a seeded sample of rows."""
+    import pandas as pd
+
     compiled = _compile(patterns)
     positions = sample_positions(len(frame), sample_rows, seed=seed)
     columns = _text_columns(frame)
@@ -152,7 +161,8 @@ def scan_pii(
         )
         column_hits = {name: PiiHit(pattern=name, column=str(column)) for name in compiled}
         for position, value in zip(positions, values, strict=True):
-            if value is None or (isinstance(value, float) and math.isnan(value)):
+            # pd.NA is the missing value of nullable and Arrow-backed columns (str() would give "<NA>")
+            if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
                 continue
             text = str(value)
             for name, regex in compiled.items():

@@ -11,7 +11,8 @@ Per S3 bucket (model artifacts, outputs, logs):
 Plus a PII scan of a sample of model outputs/logs (:mod:`release_gates.checks.pii`) — counts and
 locations only. The account-level public access block (S3 Control) is not part of this check.
 
-FAIL on any gap; INCONCLUSIVE when there was nothing to check; ERROR when a bucket's settings could
+FAIL on any gap; INCONCLUSIVE when there was nothing to check (no buckets and no sample, or an outputs
+sample with no rows or no column that could hold text); ERROR when a bucket's settings could
 not be read (access denied, errors after retries). This module imports no Airflow.
 """
 
@@ -22,7 +23,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from release_gates import __version__
-from release_gates.checks.pii import scan_pii
+from release_gates.checks.pii import PiiScan, scan_pii
 from release_gates.deploy.calls import ApiCallLog, TargetError, aws_call
 from release_gates.results import CheckResult, Finding, Severity, Status, utcnow
 
@@ -244,9 +245,11 @@ def evaluate_security_posture(
         findings += gaps
 
     pii: dict[str, Any] | None = None
+    unscanned: str | None = None
     if outputs is not None:
         scan = scan_pii(outputs, spec.pii_patterns, sample_rows=spec.outputs_sample_rows)
         pii = scan.to_dict()
+        unscanned = _nothing_scanned(scan, spec)
         for hit in scan.hits:
             listed = hit.to_dict(scan.max_rows_listed)
             rows = ", ".join(map(str, listed["rows"][:5])) + (", …" if len(listed["rows"]) > 5 else "")
@@ -267,6 +270,9 @@ def evaluate_security_posture(
     elif findings:
         status = Status.FAIL
         summary = f"{len(findings)} posture gap(s); first: {findings[0].title}"
+    elif unscanned:
+        # An empty sample (or one with no column that could hold text) proves nothing about PII.
+        status, summary = Status.INCONCLUSIVE, unscanned
     else:
         status = Status.PASS
         parts = (
@@ -277,6 +283,15 @@ def evaluate_security_posture(
         if pii is not None:
             parts.append(f"{pii['rows_scanned']} sampled output rows free of PII")
         summary = "; ".join(parts)
+    if unscanned:
+        findings.append(
+            Finding(
+                id="pii_not_scanned",
+                severity=Severity.HIGH,
+                title=unscanned,
+                location=spec.outputs_sample or "outputs sample",
+            )
+        )
     return CheckResult(
         check_id=check_id,
         kind="posture",
@@ -289,3 +304,13 @@ def evaluate_security_posture(
         started_at=started,
         finished_at=utcnow(),
     )
+
+
+def _nothing_scanned(scan: PiiScan, spec: PostureCheck) -> str | None:
+    """Why the PII scan saw nothing, or None when it scanned rows of at least one column."""
+    name = repr(spec.outputs_sample) if spec.outputs_sample else "given"
+    if scan.rows_scanned == 0:
+        return f"PII not assessed: the outputs sample {name} has no rows"
+    if not scan.columns_scanned:
+        return f"PII not assessed: no column of the outputs sample {name} can hold text"
+    return None

@@ -12,6 +12,7 @@ from release_gates.policy.candidate import scoring_problems
 from release_gates.policy.problems import Problems, role_problem, suggest
 
 if TYPE_CHECKING:
+    from release_gates.kinds.common import Waiver
     from release_gates.policy.model import ReleasePolicy
 
 
@@ -24,6 +25,7 @@ def cross_check(policy: ReleasePolicy) -> Problems:
         + _check_monitoring(policy)
         + _check_dataset_overrides(policy)
         + scoring_problems(policy)
+        + _check_scans(policy)
     )
 
 
@@ -179,3 +181,61 @@ def _prefix_problem(prefix: str) -> str | None:
     if "://" in prefix and not parts.netloc:
         return "names no bucket or host"
     return None
+
+
+#: The form of every Trivy built-in secret rule id (``aws-access-key-id``, ``github-pat``,
+#: ``private-key``; trivy pkg/fanal/secret/builtin-rules.go) and of the custom rules its docs show:
+#: lower-case letters and digits joined by hyphens. Ids of the other finding classes are written in
+#: capitals as Trivy reports them (CVE-2024-1234, GHSA-…, DS-0002, AVD-KSV-0012, licenses such as MIT).
+_SECRET_RULE_ID = re.compile(r"(?=[a-z0-9-]*[a-z])[a-z0-9]+(?:-[a-z0-9]+)*")
+#: Lower-case ids the image scan gives findings that are not secrets (checks/image_scan/image_identity.py).
+_NOT_SECRET_IDS = frozenset({"image-not-pinned"})
+
+
+def _check_scans(policy: ReleasePolicy) -> Problems:
+    return _check_secret_waivers(policy) + _check_pii_samples(policy)
+
+
+def _check_secret_waivers(policy: ReleasePolicy) -> Problems:
+    """A secret found in an image is live until rotated, so no waiver may name one. Refused: the id
+    ``secret`` (what a secret without a rule id is called) in any case, and any id written in the form
+    of a Trivy secret rule id. Waivers only ever cover image scan findings, so every waiver is checked
+    (the policy's own and each check's). At run time a waiver that still covers a secret is ignored."""
+    located: list[tuple[Path_, Waiver]] = [(("waivers", wi), w) for wi, w in enumerate(policy.waivers)]
+    for gi, gate in enumerate(policy.gates):
+        for ci, check in enumerate(gate.checks):
+            located += [
+                (("gates", gi, "checks", ci, "waivers", wi), w)
+                for wi, w in enumerate(getattr(check, "waivers", []))
+            ]
+    problems: Problems = []
+    for path, waiver in located:
+        written = waiver.id.strip()
+        if written.lower() != "secret" and (
+            written in _NOT_SECRET_IDS or not _SECRET_RULE_ID.fullmatch(written)
+        ):
+            continue
+        problems.append(
+            (
+                (*path, "id"),
+                f"{written!r} names a secret finding (Trivy secret rule ids are lower-case-with-hyphens): "
+                "secrets are never waived; rotate the secret and rebuild the image. Write other finding "
+                "ids as Trivy reports them (CVE-2024-1234, DS-0002, MIT)",
+            )
+        )
+    return problems
+
+
+def _check_pii_samples(policy: ReleasePolicy) -> Problems:
+    """PII patterns are matched against the outputs sample; without one they would check nothing."""
+    problems: Problems = []
+    for gi, gate in enumerate(policy.gates):
+        for ci, check in enumerate(gate.checks):
+            if getattr(check, "pii_patterns", None) and not getattr(check, "outputs_sample", None):
+                problems.append(
+                    (
+                        ("gates", gi, "checks", ci, "pii_patterns"),
+                        "PII patterns need an outputs_sample dataset to scan; name one, or remove them",
+                    )
+                )
+    return problems

@@ -20,15 +20,20 @@ from release_gates.checks.image_scan.report import (
     map_severity,
     nonempty_text,
     parse_findings,
+    report_has_packages,
 )
 from release_gates.checks.image_scan.targets import is_pinned
-from release_gates.checks.image_scan.waivers import WaiverBook, waivers_for
+from release_gates.checks.image_scan.waivers import WaiverBook, waiver_covers, waivers_for
 from release_gates.exceptions import TrivyReportError
 from release_gates.policy import ImageScanCheck, Waiver
 from release_gates.results import Artifact, CheckResult, Finding, Severity, Status, utcnow
 
 KIND = "image_scan"
 FINDING_CLASSES = ("vulnerability", "secret", "misconfiguration", "license")
+#: Scanners whose findings hang off packages: with one enabled, a report listing no package measured nothing.
+PACKAGE_SCANNERS = ("vuln", "license")
+#: Finding class (and id prefix) of a waiver that tried to cover a secret.
+SECRET_WAIVER_IGNORED = "secret_waiver_ignored"
 
 
 def _license_denied(item: ScanItem, deny: Sequence[str]) -> bool:
@@ -167,13 +172,19 @@ def evaluate_trivy_report(
     )
     tally = _Tally()
     findings = []
+    ignored: list[tuple[Waiver, ScanItem]] = []
     for item in items:
         severity = (
             spec.unpinned_severity
             if item.cls == "reproducibility"
             else map_severity(item.trivy_severity, spec.unknown_severity)
         )
-        waiver = book.apply(waivers, item)
+        if item.cls == "secret":
+            # A secret in an image is live until rotated: no waiver covers it, whatever its expiry.
+            ignored += [(w, item) for w in waivers if waiver_covers(w, item)]
+            waiver = None
+        else:
+            waiver = book.apply(waivers, item)
         tally.add(item, severity, waiver is None, spec)
         data = item.data
         if waiver is not None:
@@ -189,6 +200,7 @@ def evaluate_trivy_report(
                 data=data,
             )
         )
+    findings += _ignored_secret_waivers(ignored)
     findings.sort(key=lambda f: (f.waived_by is not None, SEVERITY_RANK[f.severity]))
 
     violations = tally.violations(spec)
@@ -199,6 +211,7 @@ def evaluate_trivy_report(
     metrics = _metrics(
         report, spec, tally=tally, book=book, findings=findings, violations=violations, expiring=expiring
     )
+    metrics["waivers_ignored"] = sorted({w.id for w, _ in ignored})
     result_inputs = {
         **base_inputs,
         "artifact_name": nonempty_text(report.get("ArtifactName")),
@@ -234,7 +247,8 @@ def _verdict(
     subject: str,
 ) -> tuple[Status, str]:
     waived = sum(1 for f in findings if f.waived)
-    counts_line = f"{len(findings)} findings ({waived} waived) in {subject}"
+    reported = sum(1 for f in findings if f.data.get("class") != SECRET_WAIVER_IGNORED)
+    counts_line = f"{reported} findings ({waived} waived) in {subject}"
     if violations:
         return Status.FAIL, f"{'; '.join(violations)} — {counts_line}"
     if gap:
@@ -287,22 +301,55 @@ def _metrics(
 
 
 def _coverage_gap(report: Mapping[str, Any], spec: ImageScanCheck, items: Sequence[ScanItem]) -> str | None:
-    """An image scanned for vulnerabilities in which Trivy recognised no OS and no packages: nothing
-    was measured, which must not read as "no vulnerabilities"."""
-    if "vuln" not in spec.scanners or report.get("ArtifactType") != "container_image":
+    """Nothing measured must not read as "nothing found", for every target kind.
+
+    * No results at all: Trivy's JSON looks the same for "looked and found nothing" and "looked at
+      nothing" (an empty directory, an image it could not unpack, a hand-written report).
+    * A package scanner (``vuln``, ``license``) enabled and no package listed for the artifact: the
+      scan ran ``--list-all-pkgs``, so every package it recognised is in the report; none means no
+      vulnerability could have been found. A vulnerability or a package's license found is proof
+      enough on its own (reports written without ``--list-all-pkgs`` list no packages).
+    """
+    subject = nonempty_text(report.get("ArtifactName")) or "the report"
+    if not report.get("Results"):
+        return (
+            f"nothing assessed: the Trivy report for {subject} has no results "
+            "(Trivy recognised no OS or packages and found nothing else)"
+        )
+    if not any(scanner in PACKAGE_SCANNERS for scanner in spec.scanners):
         return None
-    metadata = report.get("Metadata")
-    if isinstance(metadata, dict) and metadata.get("OS"):
-        return None
-    package_classes = {"os-pkgs", "lang-pkgs"}
-    results = report.get("Results")
-    if isinstance(results, list) and any(
-        isinstance(r, dict) and r.get("Class") in package_classes for r in results
+    if report_has_packages(report) or any(
+        i.cls == "vulnerability" or (i.cls == "license" and i.package) for i in items
     ):
         return None
-    if any(i.cls == "vulnerability" for i in items):
-        return None
-    return "vulnerabilities not assessed: Trivy recognised no OS or packages in the image"
+    return f"vulnerabilities not assessed: Trivy recognised no OS or packages in {subject}"
+
+
+def _ignored_secret_waivers(ignored: Sequence[tuple[Waiver, ScanItem]]) -> list[Finding]:
+    """One finding per waiver that tried to cover a secret, so the attempt is on the record."""
+    first: dict[str, tuple[Waiver, ScanItem]] = {}
+    counts: dict[str, int] = {}
+    for waiver, item in ignored:
+        first.setdefault(waiver.id, (waiver, item))
+        counts[waiver.id] = counts.get(waiver.id, 0) + 1
+    return [
+        Finding(
+            id=f"{SECRET_WAIVER_IGNORED}:{waiver.id}",
+            severity=Severity.HIGH,
+            title=f"waiver {waiver.id!r} (owner {waiver.owner}) covers a secret finding and was ignored: "
+            "secrets are never waived",
+            detail=f"{counts[waiver.id]} secret finding(s) matched it, e.g. {item.id} at {item.location}; "
+            "rotate the secret and rebuild the image",
+            location=item.location,
+            data={
+                "class": SECRET_WAIVER_IGNORED,
+                "waiver": waiver.id,
+                "owner": waiver.owner,
+                "secrets": counts[waiver.id],
+            },
+        )
+        for waiver, item in first.values()
+    ]
 
 
 def _misconfig_status(report: Mapping[str, Any]) -> dict[str, int]:

@@ -29,10 +29,18 @@ def test_shape_follows_the_policy() -> None:
     dag = build_release_dag(POLICY)
     groups = {task_id.split(".", 1)[0] for task_id in dag.task_ids if "." in task_id}
     assert groups == {g["id"] for g in policy["gates"]} | {"signoff"}
+    # Checks that compare with the image scan's digest (ops readiness, deployment identity) run after it.
+    readers = {"ops_readiness": "image_scan", "deployment_identity": "image_scan"}
     for gate in policy["gates"]:
         for check in gate["checks"]:
             task = dag.get_task(f"{gate['id']}.{check.get('id', check['kind'])}")
-            assert task.upstream_task_ids == {"start"}
+            producers = {
+                f"{g['id']}.{c.get('id', c['kind'])}"
+                for g in policy["gates"]
+                for c in g["checks"]
+                if c["kind"] == readers.get(check["kind"])
+            }
+            assert task.upstream_task_ids == {"start"} | producers
             assert f"{gate['id']}.decide" in task.downstream_task_ids
         decide = dag.get_task(f"{gate['id']}.decide")
         assert decide.trigger_rule == "all_done"

@@ -19,7 +19,9 @@ in ``extra``; constructor arguments win over it:
 =================  ==============================================================================
 
 ``login``/``password``, when set, are registry credentials, handed to Trivy in its environment
-(``TRIVY_USERNAME``/``TRIVY_PASSWORD``), never on the command line.
+(``TRIVY_USERNAME``/``TRIVY_PASSWORD``), never on the command line. Trivy runs with a minimal
+environment (an allow-list: PATH, HOME, temporary directories, proxies, CA bundles, registry
+credentials); Airflow's own variables, the Fernet key and the database URL among them, never reach it.
 
 Every command is an argument list (never a shell); targets are validated before they reach it.
 Registry rate limits (``TOOMANYREQUESTS``) are retried with exponential backoff; every other
@@ -75,6 +77,38 @@ _PASSTHROUGH_ENV = (
     "TRIVY_AUTH_URL",
     "TRIVY_PLATFORM",
 )
+#: The rest of the worker's environment Trivy may see: how to run (PATH, HOME, temporary directories,
+#: locale), how to reach a registry (proxies, CA bundles, the Docker/containerd daemon) and the
+#: registry credentials Trivy documents (Docker config, ECR through AWS_*, GCR/Artifact Registry
+#: through GOOGLE_APPLICATION_CREDENTIALS, ACR through AZURE_*). Nothing else: an Airflow worker's
+#: environment holds the Fernet key and the metadata database URL (AIRFLOW__*), and Trivy needs neither.
+_ENV_NAMES = frozenset(
+    {
+        "PATH",
+        "HOME",
+        "TMPDIR",
+        "TMP",
+        "TEMP",
+        "LANG",
+        "LC_ALL",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "no_proxy",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "DOCKER_CONFIG",
+        "DOCKER_HOST",
+        "DOCKER_CERT_PATH",
+        "DOCKER_TLS_VERIFY",
+        "CONTAINERD_ADDRESS",
+        "CONTAINERD_NAMESPACE",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+    }
+)
+_ENV_PREFIXES = ("AWS_", "AZURE_")
 _VERSION = re.compile(r"Version:\s*v?(\d+)\.(\d+)\.(\d+)")
 _VERSION_MEMO_FILE = "release_gates_trivy_version.json"
 _version_memo: dict[tuple[str, int, int], str] = {}
@@ -412,7 +446,13 @@ class TrivyHook(BaseHook):
     # -- running ----------------------------------------------------------------------------------
 
     def _environment(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TRIVY_") or k in _PASSTHROUGH_ENV}
+        """The subprocess's whole environment: an allow-list, never the worker's environment minus a
+        deny-list (see :data:`_ENV_NAMES`; ``TRIVY_*`` only as :data:`_PASSTHROUGH_ENV` lists)."""
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k in _PASSTHROUGH_ENV or k in _ENV_NAMES or k.startswith(_ENV_PREFIXES)
+        }
         settings = self.get_settings()
         if settings.username:
             env["TRIVY_USERNAME"] = settings.username

@@ -135,6 +135,7 @@ def test_example_policy_validates() -> None:
         "security.image_scan",
         "security.posture",
         "operations.ops_readiness",
+        "operations.deployment_identity",
         "operations.rollback_drill",
     ]
 

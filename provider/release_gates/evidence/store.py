@@ -197,7 +197,11 @@ class EvidenceStore:
         self._migrated = False
 
     def __repr__(self) -> str:
-        return f"EvidenceStore({self.engine.url.render_as_string(hide_password=True)!r})"
+        # repr() reaches logs, CLI output and report sources: the password and password-like query
+        # parameters (sslpassword, token …) are masked by the one rule for URLs.
+        from release_gates.datasets import mask_password
+
+        return f"EvidenceStore({mask_password(self.engine.url.render_as_string(hide_password=False))!r})"
 
     # -- schema -------------------------------------------------------------------------------------
 

@@ -54,9 +54,11 @@ def snapshot_policy(records: Sequence[EvidenceRecord]) -> tuple[ReleasePolicy | 
     except PolicyError as exc:
         return None, f"the recorded policy snapshot does not parse: {exc.problems[0]}"
     recorded = (started.get("policy") or {}).get("sha256")
-    if recorded and recorded != policy.sha256:
+    # The snapshot's text may have credentials redacted: its sha256 field is the file's own.
+    snapshot_sha256 = str(snapshot.get("sha256") or policy.sha256)
+    if recorded and recorded != snapshot_sha256:
         return policy, (
-            f"the policy snapshot (sha256 {policy.sha256[:12]}…) differs from the policy the release "
+            f"the policy snapshot (sha256 {snapshot_sha256[:12]}…) differs from the policy the release "
             f"started with ({recorded[:12]}…): the file changed during the release"
         )
     return policy, None

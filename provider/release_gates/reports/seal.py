@@ -32,18 +32,27 @@ def artifacts_dir(release_id: str) -> Path:
 def record_policy_snapshot(
     store: EvidenceStore, release_id: str, policy_path: str | Path, *, actor: str
 ) -> None:
-    """Append the policy text as ``policy_snapshot`` unless the chain already holds the same one."""
+    """Append the policy text as ``policy_snapshot`` unless the chain already holds the same one.
+
+    The text is recorded with its credentials redacted (URL passwords, ``password:``/``token:``/
+    ``secret:`` values; see :func:`release_gates.credentials.redact_credentials`): the trail is read
+    by auditors and exported. ``sha256`` stays the file's own, the one ``release_started`` names.
+    """
+    from release_gates.credentials import redact_credentials
+
     raw = Path(policy_path).read_bytes()
     sha256 = hashlib.sha256(raw).hexdigest()
     if any(r.payload.get("sha256") == sha256 for r in store.records(release_id, kind="policy_snapshot")):
         return
     started = store.records(release_id, kind="release_started")
     recorded = ((started[0].payload.get("policy") or {}).get("sha256")) if started else None
+    text, redacted = redact_credentials(raw.decode("utf-8"))
     payload = {
         "source": str(policy_path),
         "sha256": sha256,
         "matches_release_started": recorded == sha256 if recorded else None,
-        "text": raw.decode("utf-8"),
+        "text": text,
+        "credentials_redacted": redacted,
     }
     store.append(release_id, "policy_snapshot", payload, actor=actor)
 

@@ -1,0 +1,65 @@
+"""Credentials out of free text before it is recorded or sent: URLs with passwords, secret-named values.
+
+:func:`redact_credentials` is for text that is kept or shown whole — the policy file the seal records
+(``policy_snapshot``), notification bodies. Each URL is masked by
+:func:`release_gates.datasets.mask_password` (the one rule for a URL's password, SQLAlchemy's reading
+for database URLs), and the value of every key whose name says it holds a credential (``password``,
+``token``, ``secret``, ``api_key`` …, alone or as a suffix such as ``db_password``) becomes ``'***'``,
+quoted so that YAML still reads it as a string (a bare ``*`` starts an alias).
+"""
+
+from __future__ import annotations
+
+import re
+
+from release_gates.datasets import mask_password
+
+REDACTED = "'***'"
+
+# A URL runs to the first whitespace or double quote after its scheme; mask_password then finds the
+# password inside it, whatever it holds ('/', '#', ':', ',', '@' …).
+_URL = re.compile(r"""[A-Za-z][A-Za-z0-9+.-]*://[^\s"<>]+""")
+_SECRET_KEY = (
+    r"(?:[A-Za-z0-9]+[_-])*"
+    r"(?:password|passwd|pwd|passphrase|token|secret|api[_-]?key|access[_-]?key|secret[_-]?key"
+    r"|private[_-]?key|credentials?)"
+)
+_QUOTED = r"""(?:"(?:[^"\\\n]|\\.)*"|'(?:[^'\n]|'')*')"""
+# key: value in a block mapping (or list item): the value runs to a comment (" #") or the line's end.
+_BLOCK_VALUE = re.compile(
+    rf"""^(?P<lead>[ \t]*(?:-[ \t]+)?["']?)(?P<key>{_SECRET_KEY})(?P<sep>["']?[ \t]*:[ \t]+)"""
+    rf"""(?P<value>{_QUOTED}|[^\s|>#][^\n]*?)(?=[ \t]+#|[ \t]*$)""",
+    re.IGNORECASE | re.MULTILINE,
+)
+# key: value inside a flow mapping ({a: 1, token: x}): the value runs to the next ',' or '}'.
+_FLOW_VALUE = re.compile(
+    rf"""(?P<lead>[{{,][ \t]*["']?)(?P<key>{_SECRET_KEY})(?P<sep>["']?[ \t]*:[ \t]+)"""
+    rf"""(?P<value>{_QUOTED}|[^\s,}}][^,}}\n]*?)(?=[ \t]*[,}}])""",
+    re.IGNORECASE,
+)
+
+
+def redact_credentials(text: str) -> tuple[str, int]:
+    """``text`` with every credential replaced, and how many were replaced."""
+    count = 0
+
+    def value(match: re.Match[str]) -> str:
+        nonlocal count
+        if match["value"] in (REDACTED, '"***"', "***"):
+            return match[0]
+        count += 1
+        return f"{match['lead']}{match['key']}{match['sep']}{REDACTED}"
+
+    def url(match: re.Match[str]) -> str:
+        nonlocal count
+        masked = mask_password(match[0])
+        count += masked != match[0]
+        return masked
+
+    text = _FLOW_VALUE.sub(value, _BLOCK_VALUE.sub(value, text))
+    return _URL.sub(url, text), count
+
+
+def mask_urls(text: str) -> str:
+    """``text`` with the password of every URL in it masked (for log lines and messages)."""
+    return _URL.sub(lambda match: mask_password(match[0]), text)

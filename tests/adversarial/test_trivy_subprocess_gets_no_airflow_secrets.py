@@ -66,7 +66,9 @@ def test_trivy_sees_an_allow_list_of_its_environment(tmp_path: Path, monkeypatch
     spec = ImageScanCheck.model_validate(
         {"kind": "image_scan", "image": str(target), "target": "filesystem", "scanners": ["secret"]}
     )
-    result = run_image_scan(spec, check_id="security.image_scan", scanner=hook, artifacts_dir=tmp_path / "out")
+    result = run_image_scan(
+        spec, check_id="security.image_scan", scanner=hook, artifacts_dir=tmp_path / "out"
+    )
     assert result.status is Status.PASS, result.summary
 
     seen = dict(line.split("=", 1) for line in dump.read_text().splitlines() if "=" in line)

@@ -63,9 +63,15 @@ def resolve_stress_safety_inputs(spec: StressSafetyCheck, catalog: DatasetCatalo
 def run_stress_safety_check(
     spec: StressSafetyCheck, catalog: DatasetCatalog, *, check_id: str
 ) -> CheckResult:
-    """Resolve the inputs and run the engine: what the operator and the CLI both call."""
+    """Resolve the inputs and run the engine: what the operator and the CLI both call.
+
+    A model of the check's own without a sha256 pin is not judged (INCONCLUSIVE: a verdict about an
+    unpinned file binds to nothing that ships) unless the policy sets ``allow_unpinned_model``.
+    """
     from release_gates.checks.stress_safety import evaluate_stress_safety
 
+    if spec.model is not None and not (spec.model.sha256 or "").strip() and not spec.allow_unpinned_model:
+        return _unpinned_model(spec, check_id)
     resolved = resolve_stress_safety_inputs(spec, catalog)
     return evaluate_stress_safety(
         resolved.frame,
@@ -77,4 +83,30 @@ def run_stress_safety_check(
         exclude=resolved.exclude,
         check_id=check_id,
         inputs=resolved.inputs,
+    )
+
+
+def _unpinned_model(spec: StressSafetyCheck, check_id: str) -> CheckResult:
+    from release_gates.results import CheckResult, Finding, Severity, Status, utcnow
+
+    assert spec.model is not None
+    now = utcnow()
+    return CheckResult(
+        check_id=check_id,
+        kind=spec.kind,
+        status=Status.INCONCLUSIVE,
+        summary=f"not judged: the model has no sha256 pin ({spec.model.format} model); pin it, or set "
+        "allow_unpinned_model in the policy",
+        findings=(
+            Finding(
+                id="model_not_pinned",
+                severity=Severity.HIGH,
+                title="stress-tested model is not pinned by sha256",
+                detail="Without a pin nothing ties this verdict to the model file that ships.",
+                location="model.sha256",
+            ),
+        ),
+        inputs={"model": {"format": spec.model.format, "sha256": None}},
+        started_at=now,
+        finished_at=now,
     )

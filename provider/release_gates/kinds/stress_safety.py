@@ -40,6 +40,11 @@ class StressSafetyCheck(CheckSpecBase):
     min_cell_size: Annotated[int, Field(ge=1)] = 10
     confidence: OpenUnit = 0.95
     seed: int = 0
+    allow_unpinned_model: bool = Field(
+        default=False,
+        description="Judge a model: with no sha256 pin anyway (default: INCONCLUSIVE, nothing to bind the "
+        "verdict to the file that ships).",
+    )
 
     def dataset_refs(self) -> list[tuple[str, str]]:
         return [("data", self.data)]

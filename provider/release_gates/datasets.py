@@ -193,6 +193,16 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def describe_failure(exc: BaseException) -> str:
+    """One line for an ERROR result: our own errors as written (they name what and where and carry
+    no cell values), anything else through :func:`describe_error`."""
+    from release_gates.exceptions import ReleaseGatesError
+
+    if isinstance(exc, ReleaseGatesError):
+        return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    return describe_error(exc)
+
+
 def scrub_values(text: str, *, limit: int = 300) -> str:
     """``text`` on one line with quoted literals, row details and URL passwords removed.
 

@@ -8,6 +8,7 @@ and shown in the UI. Messages now carry counts and column names only.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -135,3 +136,39 @@ def test_secret_looking_cells_appear_in_no_result_record_xcom_log_or_ui(
     for where, text in places.items():
         for secret in SECRETS:
             assert secret not in text, f"{secret!r} leaked into the {where}"
+
+
+def test_unexpected_third_party_error_is_recorded_without_the_value_it_quotes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception from a library (not ours) may quote a cell: the ERROR result, its evidence record
+    and the task log keep the kind of problem and lose the value."""
+    from release_gates.evidence import EvidenceStore
+    from release_gates.exceptions import CheckErrorException
+    from release_gates.operators.fairness import SubgroupFairnessCheckOperator
+
+    secret = "AKIAIOSFODNN7EXAMPLE"
+    url = f"sqlite:///{tmp_path / 'evidence.db'}"
+    monkeypatch.setenv("RELEASE_GATES_EVIDENCE_URL", url)
+
+    class Crashing(SubgroupFairnessCheckOperator):
+        def run_check(self, spec: Any, policy: Any, context: Any) -> Any:
+            raise ValueError(f"could not convert string to float: '{secret}'")
+
+    operator = Crashing(
+        task_id="fairness",
+        check_id="ethics.fairness",
+        spec={
+            "data": "eval",
+            "sensitive_features": ["g"],
+            "criteria": [{"metric": "selection_rate", "ratio_min": 0.8}],
+        },
+        release_id="rel-1",
+    )
+    with caplog.at_level(logging.DEBUG), pytest.raises(CheckErrorException) as raised:
+        operator.execute({})  # type: ignore[arg-type]
+    (record,) = EvidenceStore(url).records("rel-1")
+    assert record.payload["status"] == "ERROR"
+    assert "could not convert string to float" in record.payload["summary"]
+    for text in (str(raised.value), json.dumps(record.payload), caplog.text):
+        assert secret not in text

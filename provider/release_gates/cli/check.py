@@ -20,10 +20,12 @@ def run_check(args: argparse.Namespace, out: TextIO) -> int:
     except UsageError:
         raise
     except Exception as exc:  # fail closed: anything unexpected is an ERROR result, never a pass
+        from release_gates.datasets import describe_failure
+
         result = CheckResult.error(
             check_id=getattr(args, "check_id", None) or command.name,
             kind=command.name,
-            message=f"{type(exc).__name__}: {exc}",
+            message=describe_failure(exc),
         )
     if args.record:
         open_store(args).append(args.record, "check_result", result.to_dict(), actor="cli")

@@ -68,7 +68,8 @@ class BaseCheckOperator(EvidenceWriterMixin, BaseOperator):
     :param spec: the check's spec as a mapping (templated) — alternative to ``policy_path``.
     :param datasets: with ``spec``: the datasets it names, as policy ``datasets`` entries (templated).
     :param dataset_overrides: dataset name → uri for this run (templated; the release DAG passes its
-        ``datasets`` trigger parameter). An overridden dataset loses its sha256 pin.
+        ``datasets`` trigger parameter). Only what the policy's ``overrides`` allow-list permits, and a
+        pinned dataset only with a new sha256, which becomes its pin (:mod:`release_gates.inputs.overrides`).
     :param release_id: evidence chain to write to (templated; default ``<dag_id>__<run_id>``).
     :param evidence_conn_id: connection of type ``release_gates_evidence`` (default: embedded SQLite).
     """
@@ -113,12 +114,21 @@ class BaseCheckOperator(EvidenceWriterMixin, BaseOperator):
             spec = self._resolve_spec(policy, context)
             result = self.run_check(spec, policy, context)
         except Exception as exc:  # fail closed: a crash is recorded as ERROR, never lost or passed
-            self.log.exception("Check %s could not run", self.check_id)
+            import traceback
+
+            from release_gates.datasets import describe_failure
+
+            message = describe_failure(exc)
+            # The stack helps whoever fixes it; a third-party message may quote cell values, so the log
+            # gets the scrubbed line and the frames, never the raw text.
+            self.log.error(
+                "Check %s could not run: %s\n%s",
+                self.check_id,
+                message,
+                "".join(traceback.format_tb(exc.__traceback__)),
+            )
             result = CheckResult.error(
-                check_id=self.check_id,
-                kind=self.check_kind,
-                message=f"{type(exc).__name__}: {exc}",
-                started_at=started,
+                check_id=self.check_id, kind=self.check_kind, message=message, started_at=started
             )
         if policy is not None:
             result = result.model_copy(update={"inputs": {**result.inputs, "policy_sha256": policy.sha256}})

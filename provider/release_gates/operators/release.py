@@ -124,12 +124,38 @@ class StartReleaseOperator(_ReleaseStep):
             "run_id": context.get("run_id"),
             "triggered_by": getattr(dag_run, "triggering_user_name", None),
         }
-        seq = self._append("release_started", payload, context)
+        seq = self._open_chain(payload, context)
         self.log.info("Release %s of %s started (evidence #%d)", self.release_id, policy.release.model, seq)
         for name, override in inputs["datasets"].items():
             self.log.info("Dataset %s overridden for this run: %s (sha256 %s)", name, override["uri"],
                           override["sha256"] or "not pinned")  # fmt: skip
         return {"release_id": self.release_id, "model": policy.release.model, "evidence_seq": seq}
+
+    def _open_chain(self, payload: dict[str, Any], context: Context) -> int:
+        """Append ``release_started`` to a new chain, or find this run's own on a retry.
+
+        A chain that already holds records of another DAG or run is refused: a DAG author must not be
+        able to write a release into someone else's trail by choosing its ``release_id``.
+        """
+        from airflow.sdk.exceptions import AirflowFailException
+
+        existing = self.evidence_store.records(self.release_id)
+        if not existing:
+            return self._append("release_started", payload, context)
+        first = existing[0]
+        same_run = (
+            first.kind == "release_started"
+            and first.payload.get("dag_id") == payload["dag_id"]
+            and first.payload.get("run_id") == payload["run_id"]
+        )
+        if not same_run:
+            raise AirflowFailException(
+                f"evidence chain {self.release_id!r} already holds {len(existing)} record(s) of another "
+                "release; a release never writes into another's trail"
+            )
+        self.log.info("Release %s already started (evidence #%d): a retry, not a new release",
+                      self.release_id, first.seq)  # fmt: skip
+        return first.seq
 
     def _allowed_overrides(self, policy: ReleasePolicy, raw: Any) -> dict[str, dict[str, str | None]]:
         """The run's dataset overrides the policy allows, URIs masked; anything else refuses the run."""

@@ -4,7 +4,9 @@
 functions ``DataDriftPreset`` calls per column) and decides like the preset does: a column drifted when
 its test says so at the threshold, and the dataset drifted when the share of drifted feature columns is
 **at least** ``drift_share`` (Evidently's rule, ``share >= drift_share``). Prediction drift (the
-datasets' ``score``/``prediction`` columns) is tested separately and fails the check on its own.
+datasets' ``score``/``prediction`` columns) is tested separately and fails the check on its own; its
+baseline is ``prediction_reference`` when given (the live version's outputs on the same rows, which
+a policy names because training data has no predictions), else the reference dataset.
 
 Choosing the method, per column, in this order: ``column_methods[column]``, ``num_method`` /
 ``cat_method`` for the column's type, ``method`` unless it is ``auto``, else automatically:
@@ -39,7 +41,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from release_gates.artifacts import file_artifact, safe_name
 from release_gates.datasets import describe_error
 from release_gates.exceptions import DriftInputError
 from release_gates.results import Artifact, CheckResult, Finding, Severity, Status, utcnow
@@ -124,6 +125,8 @@ def evaluate_drift(
     reference_name: str = "reference",
     current_name: str = "current",
     prediction_columns: Sequence[str] = (),
+    prediction_reference: pd.DataFrame | None = None,
+    prediction_reference_name: str = "prediction_reference",
     artifact_dir: str | Path | None = None,
     report_rows: int = DEFAULT_REPORT_ROWS,
     inputs: dict[str, Any] | None = None,
@@ -132,12 +135,16 @@ def evaluate_drift(
 
     :param prediction_columns: score/prediction columns; tested for prediction drift, not counted in
         the feature drift share.
+    :param prediction_reference: the baseline of prediction drift, holding ``prediction_columns``
+        under the current data's names (default: ``reference``); a column it lacks is INCONCLUSIVE.
     :param artifact_dir: where Evidently's HTML report is written (no report when None).
     :param report_rows: rows per side the HTML report is rendered from.
     :param inputs: fingerprints of the two datasets, recorded as they are.
     """
     started = utcnow()
     names = {"reference": reference_name, "current": current_name}
+    if prediction_reference is not None:
+        names["prediction_reference"] = prediction_reference_name
     base: dict[str, Any] = {
         "check_id": check_id,
         "kind": KIND,
@@ -151,6 +158,7 @@ def evaluate_drift(
             spec,
             names=names,
             prediction_columns=prediction_columns,
+            prediction_reference=prediction_reference,
             artifact_dir=artifact_dir,
             report_rows=report_rows,
             base=base,
@@ -166,6 +174,7 @@ def _evaluate(
     *,
     names: dict[str, str],
     prediction_columns: Sequence[str],
+    prediction_reference: pd.DataFrame | None,
     artifact_dir: str | Path | None,
     report_rows: int,
     base: dict[str, Any],
@@ -181,6 +190,8 @@ def _evaluate(
             )
 
     reference, current, metrics["sampling"] = _sample(reference, current, spec)
+    if prediction_reference is not None and spec.sample_rows and len(prediction_reference) > spec.sample_rows:
+        prediction_reference = prediction_reference.sample(n=spec.sample_rows, random_state=spec.seed + 2)
     features, unmatched = _feature_columns(reference, current, spec, names, prediction_columns)
     metrics["unmatched_columns"] = unmatched
     for column, side in unmatched.items():
@@ -228,7 +239,12 @@ def _evaluate(
         problems.findings.append(_drift_finding(results[column], spec.severity, prediction=False))
 
     metrics["prediction"] = _prediction_drift(
-        reference, current, spec, names=names, prediction_columns=prediction_columns, problems=problems
+        reference if prediction_reference is None else prediction_reference,
+        current,
+        spec,
+        names=names,
+        prediction_columns=prediction_columns,
+        problems=problems,
     )
 
     if not results:
@@ -241,7 +257,9 @@ def _evaluate(
 
     artifacts: list[Artifact] = []
     if artifact_dir is not None and results:
-        artifacts, metrics["report"] = _html_report(
+        from release_gates.checks.drift_report import render_drift_report
+
+        artifacts, metrics["report"] = render_drift_report(
             reference,
             current,
             results,
@@ -580,28 +598,32 @@ def _prediction_drift(
         return {"measured": False, "reason": "prediction_drift is off in the policy"}
     if not prediction_columns:
         return {"measured": False, "reason": "no score or prediction column declared"}
-    facts: dict[str, Any] = {"measured": False, "columns": {}}
+    # `reference` here is the prediction baseline: the named prediction reference when there is one.
+    explicit = "prediction_reference" in names
+    side_names = {**names, "reference": names["prediction_reference"]} if explicit else names
+    facts: dict[str, Any] = {"measured": False, "reference": side_names["reference"], "columns": {}}
     for column in prediction_columns:
         missing = [
             side for side, f in (("reference", reference), ("current", current)) if column not in f.columns
         ]
         if missing:
-            # The current data is where the policy declares the candidate's outputs: without them the
-            # check cannot say the predictions did not drift. A reference without them (training data,
-            # never scored) is a known gap, recorded as a warning.
-            lacking_current = "current" in missing
+            # The current data is where the policy declares the candidate's outputs, and a prediction
+            # reference is named for its outputs: without them the check cannot say the predictions did
+            # not drift. A plain reference without them (training data, never scored) is a known gap,
+            # recorded as a warning.
+            unmeasured = "current" in missing or explicit
             problems.add(
-                Status.INCONCLUSIVE if lacking_current else Status.WARN,
+                Status.INCONCLUSIVE if unmeasured else Status.WARN,
                 Finding(
                     id=f"prediction_not_measured:{column}",
-                    severity=spec.severity if lacking_current else Severity.LOW,
+                    severity=spec.severity if unmeasured else Severity.LOW,
                     title=f"prediction drift of {column!r} not measured: no such column in "
-                    + ", ".join(f"{names[s]!r} ({s})" for s in missing),
+                    + ", ".join(f"{side_names[s]!r} ({s})" for s in missing),
                     location=column,
                 ),
             )
             continue
-        result = _test_column(reference[column], current[column], column, spec, names, problems)
+        result = _test_column(reference[column], current[column], column, spec, side_names, problems)
         if result is None:
             continue
         facts["measured"] = True
@@ -609,61 +631,6 @@ def _prediction_drift(
         if result.drifted:
             problems.add(Status.FAIL, _drift_finding(result, spec.severity, prediction=True))
     return facts
-
-
-# --------------------------------------------------------------------------------------------------
-# Report
-# --------------------------------------------------------------------------------------------------
-
-
-def _html_report(
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
-    results: dict[str, ColumnDrift],
-    spec: DriftCheck,
-    *,
-    check_id: str,
-    artifact_dir: str | Path,
-    report_rows: int,
-) -> tuple[list[Artifact], dict[str, Any]]:
-    """Evidently's HTML report from a seeded sample; a failure to render never changes the verdict."""
-    from evidently import DataDefinition, Dataset, Report
-    from evidently.presets import DataDriftPreset  # type: ignore[import-untyped]
-
-    columns = list(results)
-    ref = reference[columns]
-    cur = current[columns]
-    sampled = False
-    if len(ref) > report_rows:
-        ref, sampled = ref.sample(n=report_rows, random_state=spec.seed), True
-    if len(cur) > report_rows:
-        cur, sampled = cur.sample(n=report_rows, random_state=spec.seed + 1), True
-    facts: dict[str, Any] = {
-        "rows": {"reference": len(ref), "current": len(cur)},
-        "sampled": sampled,
-        "note": "rendered from a seeded sample; the verdict and metrics come from the full data"
-        if sampled
-        else "rendered from the full data",
-    }
-    definition = DataDefinition(
-        numerical_columns=[c for c, r in results.items() if r.kind == "num"],
-        categorical_columns=[c for c, r in results.items() if r.kind == "cat"],
-    )
-    preset = DataDriftPreset(
-        columns=columns,
-        drift_share=spec.drift_share,
-        per_column_method={c: r.method for c, r in results.items()},
-        per_column_threshold={c: r.threshold for c, r in results.items()},
-    )
-    snapshot = Report([preset]).run(
-        current_data=Dataset.from_pandas(cur, data_definition=definition),
-        reference_data=Dataset.from_pandas(ref, data_definition=definition),
-    )
-    directory = Path(artifact_dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{safe_name(check_id, default='drift')}.drift_report.html"
-    snapshot.save_html(str(path))
-    return [file_artifact(path, "evidently_drift_report", "text/html")], facts
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,7 +1,11 @@
 """Inputs of ``kind: drift``: the reference and current datasets, fingerprinted, and their output columns.
 
 With a candidate in the policy, scored datasets carry the candidate's own predictions (see
-:mod:`release_gates.inputs.scored`), so prediction drift measures the model being released.
+:mod:`release_gates.inputs.scored`), so prediction drift measures the model being released. With a
+``prediction_reference``, that dataset's declared prediction/score columns (the live version's outputs)
+are the baseline of prediction drift, renamed to the current data's column names; it is fingerprinted
+like the others and is never replaced by, or verified against, the candidate: it is what the candidate
+is compared with.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ class DriftInputs:
     #: Score and prediction columns of the current data: tested for prediction drift.
     prediction_columns: list[str]
     inputs: dict[str, Any]
+    #: The baseline of prediction drift (``prediction_columns`` under the current data's names), or
+    #: None to compare with ``reference``.
+    prediction_reference: pd.DataFrame | None = None
 
 
 def resolve_drift_inputs(
@@ -37,20 +44,51 @@ def resolve_drift_inputs(
 
     frames = {}
     inputs: dict[str, Any] = {"datasets": {}}
-    for name in (spec.reference, spec.current):
+    names = [spec.reference, spec.current]
+    if spec.prediction_reference is not None and spec.prediction_drift:
+        names.append(spec.prediction_reference)
+    for name in dict.fromkeys(names):
         location = catalog.locate(name)
         inputs["datasets"][name] = catalog.fingerprint(name, location)
         frames[name] = catalog.load(name, location=location)
     current = catalog.dataset(spec.current)
     inputs["datasets"] = with_prediction_origin(inputs["datasets"], catalog)
+    columns = (
+        list(prediction_columns)
+        if prediction_columns is not None
+        else [c for c in (current.score, current.prediction) if c]
+    )
+    baseline = None
+    if spec.prediction_reference is not None and spec.prediction_drift:
+        inputs["prediction_reference"] = spec.prediction_reference
+        baseline = _prediction_baseline(
+            frames[spec.prediction_reference], catalog, spec.prediction_reference, spec.current, columns
+        )
     return DriftInputs(
         reference=frames[spec.reference],
         current=frames[spec.current],
-        prediction_columns=list(prediction_columns)
-        if prediction_columns is not None
-        else [c for c in (current.score, current.prediction) if c],
+        prediction_columns=columns,
         inputs=inputs,
+        prediction_reference=baseline,
     )
+
+
+def _prediction_baseline(
+    frame: pd.DataFrame, catalog: DatasetCatalog, name: str, current_name: str, columns: Sequence[str]
+) -> pd.DataFrame:
+    """The prediction reference's outputs under the current data's column names: its declared score
+    answers the current score column, its prediction the current prediction column; any other
+    column is looked up by its own name. A column it lacks is left out (the engine: INCONCLUSIVE)."""
+    import pandas as pd
+
+    declared, current = catalog.dataset(name), catalog.dataset(current_name)
+    source_of = {current.score: declared.score, current.prediction: declared.prediction}
+    renamed = {}
+    for column in columns:
+        source = source_of.get(column) or column
+        if source in frame.columns:
+            renamed[column] = frame[source]
+    return pd.DataFrame(renamed, index=frame.index)
 
 
 def run_drift_check(
@@ -83,6 +121,8 @@ def run_drift_check(
         reference_name=spec.reference,
         current_name=spec.current,
         prediction_columns=resolved.prediction_columns,
+        prediction_reference=resolved.prediction_reference,
+        prediction_reference_name=spec.prediction_reference or "prediction_reference",
         artifact_dir=artifact_dir,
         report_rows=report_rows or DEFAULT_REPORT_ROWS,
         inputs=resolved_inputs,

@@ -1,4 +1,9 @@
-"""``kind: drift`` — per-column data drift and prediction drift against a reference dataset."""
+"""``kind: drift`` — per-column data drift and prediction drift against a reference dataset.
+
+Data drift compares ``current`` with ``reference``. Prediction drift compares the current data's
+prediction/score columns with those of ``prediction_reference`` when the policy names one (the live
+version's outputs on the same evaluation rows), else with the reference dataset's.
+"""
 
 from __future__ import annotations
 
@@ -27,11 +32,20 @@ class DriftCheck(CheckSpecBase):
     )
     drift_share: Fraction = 0.5
     prediction_drift: bool = True
+    prediction_reference: str | None = Field(
+        default=None,
+        description="Dataset holding the live version's predictions/scores on the same evaluation rows: "
+        "prediction drift compares the current predictions with its prediction/score columns "
+        "(default: the reference dataset's).",
+    )
     sample_rows: Annotated[int, Field(gt=0)] | None = None
     seed: int = 0
 
     def dataset_refs(self) -> list[tuple[str, str]]:
-        return [("reference", self.reference), ("current", self.current)]
+        refs = [("reference", self.reference), ("current", self.current)]
+        if self.prediction_reference is not None:
+            refs.append(("prediction_reference", self.prediction_reference))
+        return refs
 
 
 KIND = CheckKind(

@@ -25,6 +25,7 @@ def cross_check(policy: ReleasePolicy) -> Problems:
         + _check_monitoring(policy)
         + _check_dataset_overrides(policy)
         + scoring_problems(policy)
+        + _check_prediction_references(policy)
         + _check_scans(policy)
     )
 
@@ -129,6 +130,49 @@ def _check_datasets(policy: ReleasePolicy, check: CheckSpec, base: Path_) -> lis
                     f"which a {check.kind} check needs",
                 )
             )
+    return problems
+
+
+def _check_prediction_references(policy: ReleasePolicy) -> Problems:
+    """A drift check's ``prediction_reference`` holds outputs of another version (the live one) for
+    every output column the current data declares, and is never the candidate's own."""
+    problems: Problems = []
+    scored = set(policy.scoring.datasets) if policy.scoring is not None else set()
+    for gi, gate in enumerate(policy.gates):
+        for ci, check in enumerate(gate.checks):
+            name = getattr(check, "prediction_reference", None)
+            if check.kind != "drift" or name is None or is_templated(name) or name not in policy.datasets:
+                continue  # an unknown dataset is reported with the check's other dataset names
+            path: Path_ = ("gates", gi, "checks", ci, "prediction_reference")
+            declared, current = policy.datasets[name], policy.datasets.get(check.current)
+            if not check.prediction_drift:
+                problems.append((path, "is read only for prediction drift, which this check turns off"))
+            if name == check.current:
+                problems.append(
+                    (path, "is the current dataset: its predictions would be compared with themselves")
+                )
+            if name in scored:
+                problems.append(
+                    (
+                        path,
+                        f"dataset {name!r} is in scoring.datasets, so its outputs would be the candidate's "
+                        "own; a prediction reference holds the live version's outputs",
+                    )
+                )
+            wanted = [c for c in ("score", "prediction") if current is not None and getattr(current, c)]
+            missing = [c for c in wanted if getattr(declared, c) is None]
+            if not (declared.prediction or declared.score):
+                problems.append(
+                    (path, f"dataset {name!r} declares no prediction or score column to compare with")
+                )
+            elif missing:
+                problems.append(
+                    (
+                        path,
+                        f"dataset {name!r} declares no {' / '.join(missing)} column, which the current "
+                        f"dataset {check.current!r} has: its prediction drift could not be measured",
+                    )
+                )
     return problems
 
 

@@ -5,10 +5,17 @@ On a live :class:`~release_gates.deploy.DeploymentTarget`::
     record current → roll back to the previous known-good version → wait stable → health → RTO
     → (always) roll forward to the original → wait stable → confirm → health
 
-The roll-forward runs in a ``finally`` block and is retried harder than the other steps; it first
-reads what the target serves, so a rollback that never took effect is not "restored" by a write.
-If the original version cannot be restored the result is ERROR with a CRITICAL finding that says
-exactly which version the target serves now.
+The roll-forward runs in a ``finally`` block and is retried harder than the other steps. It is a
+compare-and-set: it first reads what the target serves and writes the original back only if the
+target still serves the version the drill set — a rollback that never took effect needs no write, and
+a version someone else set meanwhile (another run's promotion) is never overwritten (ERROR,
+``target_changed_during_drill``). If the original version cannot be restored the result is ERROR with
+a CRITICAL finding that says exactly which version the target serves now.
+
+With a ``journal`` (:class:`DrillJournal`), the drill's intent — original and drill version — is
+recorded before the first change (a drill whose intent cannot be recorded changes nothing), and its
+end after the restore; a process killed in between leaves an unfinished drill that the next try
+finds and restores (:mod:`release_gates.checks.drill_recovery`).
 
 Verdicts: FAIL when the RTO exceeds the budget, the target does not settle, or health fails;
 INCONCLUSIVE when there is no previous version; ERROR when a step could not run (after retries)
@@ -25,7 +32,7 @@ import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from release_gates import __version__
 from release_gates.deploy.calls import TargetError, TargetNotStableError, now_iso
@@ -64,6 +71,14 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         return float(min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+
+
+class DrillJournal(Protocol):
+    """Where a drill records its intent before it changes the target, and its end after the restore."""
+
+    def drill_started(self, original: str, drill_version: str) -> None: ...
+
+    def drill_finished(self, restore: Mapping[str, Any]) -> None: ...
 
 
 class StepFailedError(ReleaseGatesError):
@@ -161,7 +176,10 @@ class _Drill:
         spec: RollbackDrillCheck,
         steps: _Steps,
         clock: Callable[[], float],
+        journal: DrillJournal | None = None,
     ) -> None:
+        self.journal = journal
+        self.journal_error: str | None = None
         self.target = target
         self.spec = spec
         self.steps = steps
@@ -191,6 +209,11 @@ class _Drill:
         finally:
             if self.change_attempted:
                 self.restore = self._restore()
+                if self.journal is not None:
+                    try:
+                        self.journal.drill_finished(self.restore)
+                    except Exception as exc:  # the next try finds the drill unfinished and checks
+                        self.journal_error = f"{type(exc).__name__}: {exc}"
 
     def _fail(self, finding_id: str, title: str, detail: str = "", **data: Any) -> None:
         self.failures.append(
@@ -249,6 +272,16 @@ class _Drill:
             self._check_permissions()
             return
 
+        journal = self.journal
+        if journal is not None:
+            # Intent first: a process killed after the change leaves a record its next try restores from.
+            original = self.original
+            steps.run(
+                "record_intent",
+                lambda: journal.drill_started(original, previous),
+                phase="rollback",
+                attempts=1,
+            )
         self.change_attempted = True
         started = self.clock()
         steps.run("rollback", lambda: target.set_version(previous), phase="rollback")
@@ -339,13 +372,18 @@ class _Drill:
                 attempts=attempts,
                 describe=_version,
             )
-            if serving != original:
+            if serving == original:
+                info["rolled_forward_from"] = None  # the rollback never took effect: nothing to undo
+            elif serving == self.previous:
                 steps.run(
                     "roll_forward", lambda: target.set_version(original), phase="restore", attempts=attempts
                 )
                 info["rolled_forward_from"] = serving
             else:
-                info["rolled_forward_from"] = None  # the rollback never took effect: nothing to undo
+                # Compare-and-set: someone else moved the target during the drill; theirs stands.
+                info.update(changed_by_other=serving, rolled_forward_from=None)
+                info["state"] = {"version": serving, "known": True}
+                return info
             steps.run(
                 "wait_stable_after_restore",
                 lambda: target.wait_stable(self.stable_timeout, version=original),
@@ -396,7 +434,10 @@ class _Drill:
     # -- verdict ------------------------------------------------------------------------------------
 
     def restore_failed(self) -> bool:
-        return self.restore is not None and not self.restore["restored"]
+        return self.restore is not None and not self.restore["restored"] and "error" in self.restore
+
+    def changed_by_other(self) -> str | None:
+        return None if self.restore is None else self.restore.get("changed_by_other")
 
     def restore_finding(self) -> Finding:
         assert self.restore is not None
@@ -439,13 +480,14 @@ def run_rollback_drill(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     inputs: Mapping[str, Any] | None = None,
+    journal: DrillJournal | None = None,
 ) -> CheckResult:
     """Run the drill ``spec`` describes on ``target``; see the module docstring for the verdicts."""
     started_at = utcnow()
     started = clock()
     target.calls.drain()  # calls made before the drill are not part of its record
     steps = _Steps(target, retry or RetryPolicy(), clock, sleep)
-    drill = _Drill(target, spec, steps, clock)
+    drill = _Drill(target, spec, steps, clock, journal)
     drill.run()
     return _result(drill, check_id=check_id, inputs=inputs, started_at=started_at, seconds=clock() - started)
 
@@ -504,6 +546,26 @@ def _verdict(drill: _Drill) -> tuple[Status, str, list[Finding]]:
     if drill.restore_failed():
         finding = drill.restore_finding()
         return Status.ERROR, f"RESTORE FAILED: {finding.title}", [finding, *findings, *_error_findings(drill)]
+    if (other := drill.changed_by_other()) is not None:
+        changed = Finding(
+            id="target_changed_during_drill",
+            severity=Severity.HIGH,
+            title=f"{what} was moved to {other} by someone else during the drill; not overwritten",
+            detail=(
+                f"The drill set {drill.previous} (from {drill.original}); when it came to restore, the "
+                f"target served {other}. Restoring would undo that change, so the drill left it. "
+                "Find who changed it (the target's evidence chain names every lease holder)."
+            ),
+            location=what,
+            data={"original_version": drill.original, "drill_version": drill.previous, "serving": other},
+        )
+        return Status.ERROR, f"rollback drill on {what}: {changed.title}", [changed, *findings]
+    if drill.journal_error is not None:
+        return (
+            Status.ERROR,
+            f"rollback drill on {what}: its end could not be journaled ({drill.journal_error})",
+            [*findings, *_restore_health_findings(drill)],
+        )
     restored_note = f"; restored to {drill.original}" if restore is not None else "; nothing changed"
     if drill.error is not None:
         error = drill.error

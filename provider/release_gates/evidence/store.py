@@ -55,7 +55,18 @@ RECORD_KINDS = (
     "rollback",
     "report",
     "release_sealed",
+    # One chain per deployment target, ``target__<key>`` (release_gates.deploy.target_journal):
+    # who holds the target, and every rollback drill's intent and end.
+    "lease_acquired",
+    "lease_released",
+    "drill_started",
+    "drill_finished",
+    "drill_recovered",
 )
+
+
+class EvidenceHeadMovedError(EvidenceError):
+    """A conditional append found the chain's head past the seq it was told to expect."""
 
 
 def default_url() -> str:
@@ -264,10 +275,60 @@ class EvidenceStore:
                 time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
         raise AssertionError("unreachable")
 
+    def append_if_head(
+        self,
+        release_id: str,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        expected_seq: int,
+        actor: str | None = None,
+    ) -> EvidenceRecord:
+        """Append only if the chain's head is still at ``expected_seq`` (0: no chain yet).
+
+        The check and the write happen under the chain's lock, so of two writers that read the same
+        head only one succeeds; the other gets :class:`EvidenceHeadMovedError`, reads again and decides
+        again (how a lease on a deployment target is taken).
+        """
+        if not _KIND.match(kind):
+            raise EvidenceError(f"record kind {kind!r} must be lower_snake_case")
+        try:
+            payload_text = canonical_json(dict(payload))
+        except (TypeError, ValueError) as exc:
+            raise EvidenceError(f"{kind} payload for {release_id} is not JSON-safe: {exc}") from exc
+        if len(payload_text.encode("utf-8")) > MAX_PAYLOAD_BYTES:
+            raise EvidenceError(f"{kind} payload for {release_id} is over {MAX_PAYLOAD_BYTES} bytes")
+        self.ensure_schema()
+        for attempt in range(6):
+            try:
+                with self.engine.begin() as conn:
+                    return self._append_locked(
+                        conn, release_id, kind, payload_text, actor, expected_seq=expected_seq
+                    )
+            except IntegrityError:
+                # Two writers created the same new chain: the head moved from 0.
+                raise EvidenceHeadMovedError(f"{release_id}: another writer created the chain") from None
+            except OperationalError as exc:
+                if attempt == 5:
+                    raise EvidenceError(f"could not append {kind} to {release_id}: {exc}") from exc
+                time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+        raise AssertionError("unreachable")
+
     def _append_locked(
-        self, conn: Connection, release_id: str, kind: str, payload_text: str, actor: str | None
+        self,
+        conn: Connection,
+        release_id: str,
+        kind: str,
+        payload_text: str,
+        actor: str | None,
+        *,
+        expected_seq: int | None = None,
     ) -> EvidenceRecord:
         head = conn.execute(_SELECT_HEAD_FOR_UPDATE, {"rid": release_id}).first()
+        if expected_seq is not None and (head[0] if head is not None else 0) != expected_seq:
+            raise EvidenceHeadMovedError(
+                f"{release_id}: head is at #{head[0] if head is not None else 0}, not #{expected_seq}"
+            )
         if head is None:
             conn.execute(
                 _INSERT_CHAIN,

@@ -14,13 +14,18 @@ Release actions, each appending one evidence record:
   ``promotion`` record with status ``refused`` and nothing changes on the target);
 * :class:`RollbackOperator` — move back to the version recorded before the promotion (``rollback``).
 
+The drill, promotion and rollback change the target one at a time: each holds the target's lease in
+evidence (:mod:`release_gates.deploy.target_journal`) while it acts, and the release DAG puts them in
+the target's one-slot Airflow pool (:mod:`release_gates.pools`).
+
 AWS credentials, region and ``endpoint_url`` come from an Airflow ``aws`` connection through
 :class:`~release_gates.hooks.aws.AwsDeploymentHook`; boto3 loads when a task runs, not at DAG parse.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
@@ -33,7 +38,9 @@ from release_gates.operators.evidence import EvidenceWriterMixin
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from release_gates.checks.drill_recovery import TargetDrillJournal
     from release_gates.deploy import ClientSource, DeploymentTarget
+    from release_gates.deploy.target_journal import Lease
     from release_gates.evidence import EvidenceStore
     from release_gates.inputs.deployment_identity import JudgedArtifacts
     from release_gates.kinds.deployment_identity import DeploymentIdentityCheck
@@ -60,6 +67,33 @@ def _target(spec: DeploymentTargetSpec) -> DeploymentTarget:
     return build_target(spec, _clients(spec.aws_conn_id, spec.region))
 
 
+def _seconds(value: float | str) -> float:
+    from release_gates.policy import parse_duration
+
+    return parse_duration(value).total_seconds()
+
+
+@contextmanager
+def _target_lease(
+    store: EvidenceStore,
+    target: DeploymentTarget,
+    holder: str,
+    *,
+    purpose: str,
+    release_id: str | None,
+    ttl: float,
+    wait: float,
+    actor: str | None,
+) -> Iterator[Lease]:
+    """Hold the target's lease (waiting up to ``wait`` s for another holder) while the block runs."""
+    from release_gates.deploy.target_journal import TargetJournal
+
+    journal = TargetJournal(store, target.identity())
+    options: dict[str, Any] = {"release_id": release_id, "ttl": ttl, "wait": wait, "actor": actor}
+    with journal.hold(holder, purpose=purpose, **options) as lease:
+        yield lease
+
+
 def _release_records(store: EvidenceStore, release_id: str) -> list[Any]:
     from release_gates.evidence import EvidenceNotFoundError
 
@@ -82,19 +116,39 @@ def _judged(store: EvidenceStore, release_id: str) -> JudgedArtifacts | None:
 class RollbackDrillOperator(BaseCheckOperator):
     """Roll the live target back to its previous version and forward again, measuring the RTO.
 
+    Under the target's lease, and journaled in the target's evidence chain: before anything else,
+    every drill on the target that did not finish (its task was killed) is restored to the original
+    it recorded (compare-and-set: a version someone else set is never overwritten). A drill of this
+    check that was interrupted is then reported instead of drilling again: INCONCLUSIVE when its
+    target was restored (clear the task to drill again), ERROR when it could not be or someone else
+    changed the target. ``on_kill`` (SIGTERM, an execution timeout) restores synchronously.
+
     The original version is always restored. If restoring fails the result is ERROR with a CRITICAL
     finding naming the version the target serves; the task then fails without retrying — a retry
-    would take the wrong version for the original. Other ERRORs (throttling past the retries, an
-    API outage) raise a retryable exception as usual.
+    would take the wrong version for the original. The same holds when someone else changed the
+    target during the drill. Other ERRORs (throttling past the retries, an API outage, the lease
+    held by another run past ``lease_wait``) raise a retryable exception as usual.
 
     :param step_retries: step retries on transient AWS errors, e.g. ``{"attempts": 3,
         "restore_attempts": 6, "base_delay": 1.0, "max_delay": 30.0}`` (those are the defaults).
+    :param lease_wait: how long to wait for the target's lease (seconds or ``30m``).
+    :param lease_ttl: how long the lease holds if this task dies without releasing it (default:
+        four times the drill's stable timeout, at least 15 minutes).
     """
 
     check_kind = "rollback_drill"
     ui_color = "#fde7e9"
+    #: Findings after which a retry would drill from the wrong "original": fail without retry.
+    NO_RETRY_FINDINGS = frozenset({"restore_failed", "target_changed_during_drill"})
 
-    def __init__(self, *, step_retries: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        step_retries: dict[str, Any] | None = None,
+        lease_wait: float | str = "30m",
+        lease_ttl: float | str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         allowed = {"attempts", "restore_attempts", "base_delay", "max_delay"}
         unknown = set(step_retries or {}) - allowed
@@ -103,23 +157,57 @@ class RollbackDrillOperator(BaseCheckOperator):
                 f"{self.task_id}: unknown step_retries keys {sorted(unknown)} (use {sorted(allowed)})"
             )
         self.step_retries = dict(step_retries or {})
+        self.lease_wait = lease_wait
+        self.lease_ttl = lease_ttl
+        self._drill_journal: TargetDrillJournal | None = None
+        self._drill_spec: RollbackDrillCheck | None = None
+        self._drill_killed = False
 
     def execute(self, context: Context) -> dict[str, Any]:
         self._last_result: CheckResult | None = None
+        self._actor = self.evidence_actor(context)
         try:
             return super().execute(context)
         except CheckErrorException as exc:
             result = self._last_result
-            if result is not None and any(f.id == "restore_failed" for f in result.findings):
+            if result is not None and any(f.id in self.NO_RETRY_FINDINGS for f in result.findings):
                 from airflow.sdk.exceptions import AirflowFailException
 
                 raise AirflowFailException(str(exc)) from exc
             raise
 
+    def on_kill(self) -> None:
+        """Restore the drill in flight, now (SIGTERM or an execution timeout); its retry reports it."""
+        from release_gates.checks.drill_recovery import restore_unfinished
+        from release_gates.deploy.target_journal import started_drills
+
+        journal, spec = self._drill_journal, self._drill_spec
+        if journal is None or spec is None or journal.in_flight is None:
+            return
+        drill_id = journal.in_flight["drill_id"]
+        self._drill_killed = True
+        records = journal.journal.records()
+        drill = next((d for d in started_drills(records) if d.drill_id == drill_id), None)
+        if drill is None or not drill.needs_restore:
+            return
+        target = _target(spec.target)
+        outcome = restore_unfinished(
+            target,
+            journal.journal,
+            drill,
+            lease=journal.lease,
+            by="on_kill",
+            stable_timeout=(spec.stable_timeout or spec.rto_budget).total_seconds(),
+            records=records,
+            actor=getattr(self, "_actor", None),
+        )
+        if outcome["outcome"] != "restore_failed":
+            journal.in_flight = None  # ended by on_kill: the drill's own end record must not hide that
+        self.log.warning("on_kill: drill %s on %s: %s", drill_id, target.description, outcome["outcome"])
+
     def run_check(
         self, spec: RollbackDrillCheck, policy: ReleasePolicy | None, context: Context
     ) -> CheckResult:
-        from release_gates.checks.rollback_drill import RetryPolicy, run_rollback_drill
         from release_gates.inputs.rollback_drill import resolve_rollback_drill_inputs
 
         target = resolve_rollback_drill_inputs(spec, _clients(spec.target.aws_conn_id, spec.target.region))
@@ -129,9 +217,20 @@ class RollbackDrillOperator(BaseCheckOperator):
             spec.dry_run,
             spec.rto_budget,
         )
-        result = run_rollback_drill(
-            target, spec, check_id=self.check_id, retry=RetryPolicy(**self.step_retries)
-        )
+        stable = (spec.stable_timeout or spec.rto_budget).total_seconds()
+        actor = self.evidence_actor(context)
+        ttl = _seconds(self.lease_ttl) if self.lease_ttl is not None else max(900.0, 4 * stable)
+        with _target_lease(
+            self.evidence_store,
+            target,
+            f"{self.release_id}:{self.evidence_task_name}",
+            purpose=f"rollback drill {self.check_id}",
+            release_id=self.release_id,
+            ttl=ttl,
+            wait=_seconds(self.lease_wait),
+            actor=actor,
+        ) as lease:
+            result = self._journaled_drill(target, spec, lease, stable, actor)
         self._last_result = result
         for step in result.metrics.get("steps", []):
             self.log.info(
@@ -142,6 +241,69 @@ class RollbackDrillOperator(BaseCheckOperator):
                 len(step["attempts"]),
             )
         return result
+
+    def _journaled_drill(
+        self, target: DeploymentTarget, spec: RollbackDrillCheck, lease: Lease, stable: float, actor: str
+    ) -> CheckResult:
+        """Restore unfinished drills, report this check's interrupted one, or drill (journaled)."""
+        from release_gates.checks.drill_recovery import (
+            TargetDrillJournal,
+            interrupted_drill_result,
+            interrupted_drills,
+            recover_unfinished_drills,
+        )
+        from release_gates.checks.rollback_drill import RetryPolicy, run_rollback_drill
+        from release_gates.deploy.target_journal import TargetJournal
+
+        journal = TargetJournal(self.evidence_store, target.identity())
+        recoveries = recover_unfinished_drills(
+            target, journal, lease=lease, by=actor, stable_timeout=stable, actor=actor
+        )
+        for recovery in recoveries:
+            self.log.warning("Unfinished drill %s on %s: %s", recovery["drill_id"], target.description,
+                             recovery["outcome"])  # fmt: skip
+        interrupted = interrupted_drills(
+            journal, release_id=self.release_id, check_id=self.check_id, reported=self._reported()
+        )
+        early = interrupted_drill_result(
+            target, check_id=self.check_id, interrupted=interrupted, recoveries=recoveries
+        )
+        if early is not None:
+            return early
+        self._drill_spec = spec
+        self._drill_journal = TargetDrillJournal(journal, lease, self.release_id, self.check_id, actor)
+        try:
+            result = run_rollback_drill(
+                target,
+                spec,
+                check_id=self.check_id,
+                retry=RetryPolicy(**self.step_retries),
+                journal=self._drill_journal,
+            )
+        finally:
+            self._drill_journal = None
+        if self._drill_killed:  # on_kill restored it mid-drill: whatever the engine saw, it was cut short
+            interrupted = interrupted_drills(
+                journal, release_id=self.release_id, check_id=self.check_id, reported=self._reported()
+            )
+            return (
+                interrupted_drill_result(
+                    target, check_id=self.check_id, interrupted=interrupted, recoveries=recoveries
+                )
+                or result
+            )
+        if recoveries:
+            result = result.model_copy(update={"metrics": {**result.metrics, "recoveries": recoveries}})
+        return result
+
+    def _reported(self) -> set[str]:
+        """Interrupted drills this check's recorded results already reported."""
+        return {
+            str(drill_id)
+            for record in _release_records(self.evidence_store, self.release_id)
+            if record.kind == "check_result" and record.payload.get("check_id") == self.check_id
+            for drill_id in (record.payload.get("metrics") or {}).get("interrupted_drills") or []
+        }
 
 
 class OpsReadinessCheckOperator(BaseCheckOperator):
@@ -256,6 +418,7 @@ class _DeploymentActionOperator(EvidenceWriterMixin, BaseOperator):
         release_id: str = DEFAULT_RELEASE_ID,
         evidence_conn_id: str = DEFAULT_EVIDENCE_CONN_ID,
         stable_timeout: float | str = "15m",
+        lease_wait: float | str = "30m",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -263,6 +426,7 @@ class _DeploymentActionOperator(EvidenceWriterMixin, BaseOperator):
         self.release_id = release_id
         self.evidence_conn_id = evidence_conn_id
         self.stable_timeout = stable_timeout
+        self.lease_wait = lease_wait
 
     def _deployment(self) -> DeploymentTarget:
         from release_gates.policy import DeploymentTargetSpec
@@ -273,9 +437,20 @@ class _DeploymentActionOperator(EvidenceWriterMixin, BaseOperator):
         return self.release_id
 
     def _timeout(self) -> float:
-        from release_gates.policy import parse_duration
+        return _seconds(self.stable_timeout)
 
-        return parse_duration(self.stable_timeout).total_seconds()
+    def _lease(self, target: DeploymentTarget, context: Context, purpose: str) -> Any:
+        """The target's lease for this task (a retry takes over its own try's lease)."""
+        return _target_lease(
+            self.evidence_store,
+            target,
+            f"{self.release_id}:{self.evidence_task_name}",
+            purpose=purpose,
+            release_id=self.release_id,
+            ttl=max(900.0, 3 * self._timeout()),
+            wait=_seconds(self.lease_wait),
+            actor=self.evidence_actor(context),
+        )
 
     def _promotions(self, store: EvidenceStore, target: DeploymentTarget) -> list[dict[str, Any]]:
         from release_gates.evidence import EvidenceNotFoundError
@@ -310,6 +485,8 @@ class PromoteModelOperator(_DeploymentActionOperator):
     :param target: a policy ``target:`` mapping (``type``, ``name``, ``alias``/``cluster``, …; templated).
     :param version: the candidate version (templated).
     :param stable_timeout: how long to wait for the platform to settle (seconds or ``15m``).
+    :param lease_wait: how long to wait while another run's drill, promotion or rollback holds the
+        target's lease (seconds or ``30m``); past it the task fails and Airflow retries it.
     """
 
     template_fields: Sequence[str] = (*_DeploymentActionOperator.template_fields, "version")
@@ -319,11 +496,16 @@ class PromoteModelOperator(_DeploymentActionOperator):
         self.version = version
 
     def execute(self, context: Context) -> dict[str, Any]:
+        target = self._deployment()
+        # One change at a time: the identity re-check and the change happen under the target's lease.
+        with self._lease(target, context, f"promotion to {self.version}"):
+            return self._promote(target, context)
+
+    def _promote(self, target: DeploymentTarget, context: Context) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
         from release_gates.deploy.actions import change_version
 
-        target = self._deployment()
         store = self.evidence_store
         version = target.normalize_version(str(self.version))
         recheck = self._identity_recheck(target, version, store)
@@ -498,9 +680,10 @@ class RollbackOperator(_DeploymentActionOperator):
                     f"evidence {self.release_id}; pass to_version"
                 )
             version = str(recorded[-1])
-        record = change_version(
-            target, version, action="rollback", stable_timeout=self._timeout(), reason=self.reason or None
-        )
+        with self._lease(target, context, f"rollback to {version}"):
+            record = change_version(
+                target, version, action="rollback", stable_timeout=self._timeout(), reason=self.reason or None
+            )
         record["version_source"] = source
         seq = self._append("rollback", record, context)
         self.log.info("%s (evidence %s #%d)", record["summary"], self.release_id, seq)

@@ -33,6 +33,7 @@ from release_gates.operators.evidence import EvidenceWriterMixin
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from release_gates.deploy import DeploymentTarget
     from release_gates.evidence import EvidenceStore
     from release_gates.monitoring.engines import WindowEvaluation
     from release_gates.monitoring.escalation import EscalationStep
@@ -360,13 +361,18 @@ class AutoRollbackOperator(_MonitorStep):
     monitoring rolled back from never count. With none known, nothing is changed: a ``rollback``
     record with status ``skipped`` is written and the incident escalates to its whole path at once.
     A rollback that cannot complete (an API error) raises :class:`DeploymentActionError` (retried).
+    It holds the target's lease (:mod:`release_gates.deploy.target_journal`) while it reads and changes
+    the target, so a release's drill or promotion on it finishes first; the DAG puts it in the target's
+    one-slot pool.
     """
 
     ui_color = "#fde7e9"
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, lease_wait: float = 1800.0, **kwargs: Any) -> None:
         kwargs.setdefault("trigger_rule", "all_done")
         super().__init__(**kwargs)
+        #: Seconds to wait while a release's drill, promotion or rollback holds the target's lease.
+        self.lease_wait = lease_wait
 
     def execute(self, context: Context) -> dict[str, Any]:
         from release_gates.monitoring.rollback import last_rollback_at, rollback_rule_for
@@ -406,16 +412,31 @@ class AutoRollbackOperator(_MonitorStep):
     def _rollback(
         self, run: _Run, state: MonitorState, incident: Incident, rule: RollbackRule
     ) -> dict[str, Any]:
-        from release_gates.deploy.actions import change_version
-        from release_gates.exceptions import DeploymentActionError
+        from release_gates.deploy.target_journal import TargetJournal
         from release_gates.hooks.aws import AwsDeploymentHook
-        from release_gates.monitoring.history import load_history
-        from release_gates.monitoring.rollback import released_versions, rollback_version
 
         deployment = run.policy.deployment
         assert deployment is not None  # the policy loader requires one for rollback_on
         spec = deployment.target
         target = AwsDeploymentHook(spec.aws_conn_id, region_name=spec.region).deployment_target(spec)
+        # One change at a time: a release's drill or promotion on the same target finishes first.
+        journal = TargetJournal(run.store, target.identity())
+        holder = f"{run.plan.chain_id}:{self.dag_id}.{self.task_id}"
+        timeout = deployment.stable_timeout.total_seconds()
+        with journal.hold(holder, purpose=f"automatic rollback for {incident.incident_id}",
+                          ttl=max(900.0, 3 * timeout), wait=self.lease_wait):  # fmt: skip
+            return self._rollback_held(run, state, incident, rule, target)
+
+    def _rollback_held(
+        self, run: _Run, state: MonitorState, incident: Incident, rule: RollbackRule, target: DeploymentTarget
+    ) -> dict[str, Any]:
+        from release_gates.deploy.actions import change_version
+        from release_gates.exceptions import DeploymentActionError
+        from release_gates.monitoring.history import load_history
+        from release_gates.monitoring.rollback import released_versions, rollback_version
+
+        deployment = run.policy.deployment
+        assert deployment is not None
         current = target.current_version()
         history = load_history(run.store, model=run.plan.model)
         released = released_versions(history.releases, target.identity())

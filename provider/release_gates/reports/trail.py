@@ -10,7 +10,7 @@ when one is given.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -155,14 +155,24 @@ class ReleaseIndex:
         return [self.digest_of(chain) for chain in self.store.chains(limit=limit)]
 
     def earlier_of_model(
-        self, model: str, before: str, *, exclude: str = "", limit: int = 10, scan: int = 200
+        self,
+        model: str,
+        before: str,
+        *,
+        exclude: str = "",
+        limit: int = 10,
+        scan: int = 200,
+        keep: Callable[[ReleaseDigest], bool] | None = None,
     ) -> list[ReleaseDigest]:
-        """Releases of ``model`` started before ``before`` (ISO time), newest first."""
+        """Releases of ``model`` started before ``before`` (ISO time), newest first (only those ``keep``
+        accepts, when given)."""
         out = []
         for chain in self.store.chains(limit=scan):
             if chain.created_at >= before or chain.release_id == exclude:
                 continue
             found = self.digest_of(chain)
+            if keep is not None and not keep(found):
+                continue
             if found.model == model:
                 out.append(found)
                 if len(out) >= limit:
@@ -217,7 +227,17 @@ def attach_history(trail: Trail, index: ReleaseIndex, *, limit: int = 10) -> Non
     model = trail.model
     if not model:
         return
-    trail.history = index.earlier_of_model(model, trail.created_at, exclude=trail.release_id, limit=limit)
+    # Only releases of the same DAG: a report is served to whoever may read this DAG's runs, so it must
+    # not carry another DAG's releases of the same model (their ids, decisions or findings).
+    started = first_payload(trail.records, "release_started") or {}
+    dag_id = started.get("dag_id") if isinstance(started.get("dag_id"), str) else None
+    trail.history = index.earlier_of_model(
+        model,
+        trail.created_at,
+        exclude=trail.release_id,
+        limit=limit,
+        keep=lambda digest: digest.recorded_dag_id == dag_id,
+    )
     previous = next((d for d in trail.history if d.sealed_at is not None), None)
     if previous is not None:
         trail.previous = index.store.records(previous.release_id)

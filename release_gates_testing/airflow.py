@@ -201,9 +201,30 @@ class Standalone:
                 errors = self.client.get("/api/v2/importErrors", headers=self.headers()).json()
                 raise RuntimeError(f"DAG {dag_id} was not parsed: {errors}")
             time.sleep(2)
+        self.ensure_target_pools(dag_id)
         self.client.patch(
             f"/api/v2/dags/{dag_id}", json={"is_paused": False}, headers=self.headers()
         ).raise_for_status()
+
+    def ensure_target_pools(self, dag_id: str) -> list[str]:
+        """Create the one-slot target pools (``release_gates_target_…``) the DAG's tasks name and
+        Airflow lacks — as an operator would with ``airflow pools set`` (see ``release_gates.pools``)."""
+        tasks = self.client.get(f"/api/v2/dags/{dag_id}/tasks", headers=self.headers())
+        tasks.raise_for_status()
+        wanted = {t.get("pool") for t in tasks.json().get("tasks", [])}
+        created = []
+        for name in sorted(p for p in wanted if p and p.startswith("release_gates_target_")):
+            if self.client.get(f"/api/v2/pools/{name}", headers=self.headers()).status_code == 200:
+                continue
+            response = self.client.post(
+                "/api/v2/pools",
+                json={"name": name, "slots": 1, "description": f"release-gates target pool ({dag_id})"},
+                headers=self.headers(),
+            )
+            if response.status_code not in (200, 201, 409):
+                raise RuntimeError(f"pool {name} not created: {response.status_code} {response.text[:300]}")
+            created.append(name)
+        return created
 
     def trigger(self, dag_id: str, conf: Mapping[str, Any]) -> str:
         response = self.client.post(

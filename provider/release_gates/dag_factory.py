@@ -30,6 +30,7 @@ from release_gates.evidence import DEFAULT_EVIDENCE_CONN_ID
 from release_gates.inputs.overrides import OVERRIDES_SCHEMA
 from release_gates.operators.base import DEFAULT_RELEASE_ID
 from release_gates.policy import load_policy
+from release_gates.pools import target_pool_name
 
 if TYPE_CHECKING:
     from release_gates.operators.base import BaseCheckOperator
@@ -212,6 +213,10 @@ def _gate_group(policy: ReleasePolicy, gate: Gate, upstream: list[Any], common: 
             operator = _operator_class(check.kind)
             # Operators that know their datasets (lineage, drift) declare them as inlets.
             build: Any = getattr(operator, "from_policy", None)
+            # A drill changes its target: it queues in the target's one-slot pool (release_gates.pools).
+            pool: dict[str, Any] = (
+                {"pool": target_pool_name(check.target)} if check.kind == "rollback_drill" else {}
+            )
             checks.append(
                 (build or operator)(
                     **({"policy": policy} if build else {"policy_path": common["policy_path"]}),
@@ -222,6 +227,7 @@ def _gate_group(policy: ReleasePolicy, gate: Gate, upstream: list[Any], common: 
                     dataset_overrides="{{ params.datasets }}",
                     doc_md=f"**{check_id}** ({check.kind}), owner `{gate.owner}` ({owners}).",
                     **trigger,
+                    **pool,
                 )
             )
             check_ids.append(check_id)
@@ -251,6 +257,7 @@ def _gate_group(policy: ReleasePolicy, gate: Gate, upstream: list[Any], common: 
             params=rationale,
             assigned_users=_users(policy, gate.owner),
             response_timeout=gate.decision_timeout,
+            asked_about_task_id=decide.task_id,
         )
         review = RecordedHITLBranchOperator(
             task_id="review",
@@ -267,6 +274,7 @@ def _gate_group(policy: ReleasePolicy, gate: Gate, upstream: list[Any], common: 
             params=dict(rationale),
             assigned_users=_users(policy, gate.owner),
             response_timeout=gate.decision_timeout,
+            asked_about_task_id=decide.task_id,
         )
         recorders = {
             choice: RecordHumanDecisionOperator(
@@ -307,7 +315,7 @@ def _order_result_readers(dag: DAG, policy: ReleasePolicy) -> None:
 
 
 def _signoff(policy: ReleasePolicy, common: dict[str, Any]) -> tuple[list[str], list[str], Any]:
-    """One ApprovalOperator per approval role (two-person rule); no answer in time = Reject."""
+    """One ApprovalOperator per approval role, each answered by another person; no answer in time = Reject."""
     if not policy.approvals:
         return [], [], None
     from airflow.providers.standard.operators.empty import EmptyOperator
@@ -316,6 +324,7 @@ def _signoff(policy: ReleasePolicy, common: dict[str, Any]) -> tuple[list[str], 
     from release_gates.operators.release import SignoffCheckOperator
 
     approvals: dict[str, str] = {}
+    approval_names: dict[str, str] = {}
     entries: list[str] = []
     markers = []
     with TaskGroup(group_id="signoff", tooltip="Named humans approve the release"):
@@ -339,9 +348,15 @@ def _signoff(policy: ReleasePolicy, common: dict[str, Any]) -> tuple[list[str], 
                 ask >> marker
                 markers.append(marker)
                 approvals[ask.task_id] = role
+                approval_names[ask.task_id] = name
                 entries.append(ask.task_id)
         check = SignoffCheckOperator(
-            task_id="check", approvals=approvals, promote="promote", hold="hold", **common
+            task_id="check",
+            approvals=approvals,
+            approval_names=approval_names,
+            promote="promote",
+            hold="hold",
+            **common,
         )
         markers >> check
     return list(approvals), entries, check
@@ -360,7 +375,12 @@ def _promotion(policy: ReleasePolicy, common: dict[str, Any]) -> tuple[Any, Any]
     from release_gates.operators.aws import PromoteModelOperator, RollbackOperator
 
     target = policy.deployment.target.model_dump(mode="json", exclude_none=True)
-    kwargs = {"release_id": common["release_id"], "evidence_conn_id": common["evidence_conn_id"]}
+    kwargs = {
+        "release_id": common["release_id"],
+        "evidence_conn_id": common["evidence_conn_id"],
+        # Promotion and rollback change the target: they queue in its one-slot pool with its drills.
+        "pool": target_pool_name(policy.deployment.target),
+    }
     timeout = int(policy.deployment.stable_timeout.total_seconds())
     promote = PromoteModelOperator(
         task_id="promote", target=target, version=policy.deployment.version, stable_timeout=timeout, **kwargs

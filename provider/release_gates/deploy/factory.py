@@ -52,3 +52,16 @@ def build_target(
     if not key:
         raise ValueError(f"s3_pointer target name must be bucket/key, got {spec.name!r}")
     return S3PointerTarget(clients, bucket=bucket, key=key, **common)
+
+
+def spec_identity(spec: DeploymentTargetSpec) -> dict[str, Any]:
+    """The identity the target a policy's ``target:`` describes reports (no clients, no I/O): what
+    its lease and its Airflow pool are named after, known at DAG parse."""
+    if spec.type == "lambda":
+        return {"type": "lambda", "name": spec.name, "alias": spec.alias}
+    if spec.type == "ecs":
+        return {"type": "ecs", "name": spec.name, "cluster": spec.cluster or "default"}
+    if spec.type == "sagemaker":
+        return {"type": "sagemaker", "name": spec.name}
+    bucket, _, key = spec.name.strip("/").partition("/")
+    return {"type": "s3_pointer", "name": f"{bucket}/{key}"}

@@ -27,6 +27,7 @@ from airflow.sdk import DAG
 from release_gates.evidence import DEFAULT_EVIDENCE_CONN_ID
 from release_gates.kinds.fields import DURATION_PATTERN, parse_duration
 from release_gates.policy import ReleasePolicy, load_policy
+from release_gates.pools import target_pool_name
 
 
 def monitoring_timetable(policy: ReleasePolicy) -> Any:
@@ -92,10 +93,14 @@ def build_monitoring_dag(
             ManageIncidentsOperator,
         )
 
-        common = {"policy_path": path, "evidence_conn_id": evidence_conn_id}
+        common: dict[str, Any] = {"policy_path": path, "evidence_conn_id": evidence_conn_id}
         evaluate = EvaluateWindowOperator(task_id="evaluate", **common)
         incidents = ManageIncidentsOperator(task_id="incidents", **common)
         escalate = EscalateIncidentsOperator(task_id="escalate", **common)
-        rollback = AutoRollbackOperator(task_id="rollback", **common)
+        # The rollback changes the target: it queues in the target's one-slot pool (release_gates.pools).
+        pool: dict[str, Any] = (
+            {"pool": target_pool_name(policy.deployment.target)} if policy.deployment else {}
+        )
+        rollback = AutoRollbackOperator(task_id="rollback", **common, **pool)
         evaluate >> incidents >> escalate >> rollback
     return dag

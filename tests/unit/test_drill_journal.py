@@ -1,0 +1,290 @@
+"""The target journal: leases taken by conditional append, drills whose process died mid-way.
+
+A "kill" here is an exception no ``finally`` may handle: once raised, every call on the target
+raises it too (the process is gone), so the engine's own restore cannot run — as after SIGKILL.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from release_gates.checks.drill_recovery import (
+    TargetDrillJournal,
+    interrupted_drill_result,
+    interrupted_drills,
+    recover_unfinished_drills,
+)
+from release_gates.checks.rollback_drill import RetryPolicy, run_rollback_drill
+from release_gates.deploy.target_journal import (
+    TargetJournal,
+    TargetLeaseBusyError,
+    active_lease,
+    target_chain_id,
+)
+from release_gates.evidence import EvidenceStore
+from release_gates.evidence.store import RECORD_KINDS, EvidenceHeadMovedError
+from release_gates.results import Status
+from tests.unit.test_rollback_drill_engine import Clock, MemoryTarget, spec
+
+
+class Killed(BaseException):
+    """The process died: nothing after this point runs in it."""
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> EvidenceStore:
+    return EvidenceStore(f"sqlite:///{tmp_path / 'evidence.db'}")
+
+
+def test_record_kinds_are_declared() -> None:
+    assert {"lease_acquired", "lease_released", "drill_started", "drill_finished", "drill_recovered"} <= set(
+        RECORD_KINDS
+    )
+
+
+def test_append_if_head_refuses_a_stale_head(store: EvidenceStore) -> None:
+    store.append_if_head("c", "lease_acquired", {"x": 1}, expected_seq=0)
+    with pytest.raises(EvidenceHeadMovedError):
+        store.append_if_head("c", "lease_acquired", {"x": 2}, expected_seq=0)
+    assert store.append_if_head("c", "lease_released", {"x": 3}, expected_seq=1).seq == 2
+    assert store.verify("c").ok
+
+
+def test_a_held_lease_makes_others_wait_and_then_give_up(store: EvidenceStore) -> None:
+    journal = TargetJournal(store, {"type": "lambda", "name": "f", "alias": "live"})
+    lease = journal.acquire("rel-a:dag.drill", purpose="drill")
+    with pytest.raises(TargetLeaseBusyError, match=r"held by rel-a:dag\.drill"):
+        journal.acquire("rel-b:dag.promote", purpose="promotion", wait=0.2, poll=0.05)
+    journal.release(lease)
+    other = journal.acquire("rel-b:dag.promote", purpose="promotion", wait=0.2, poll=0.05)
+    assert active_lease(journal.records()) == other
+    assert journal.chain_id == target_chain_id({"alias": "live", "name": "f", "type": "lambda"})
+
+
+def test_the_same_holder_takes_over_its_own_lease_and_anyone_an_expired_one(store: EvidenceStore) -> None:
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    journal = TargetJournal(store, {"type": "ecs", "name": "s"}, now=lambda: now[0])
+    first = journal.acquire("rel-a:dag.drill", purpose="drill", ttl=60)
+    retry = journal.acquire("rel-a:dag.drill", purpose="drill", ttl=60, wait=0)  # the killed try's retry
+    assert journal.records()[-1].payload["takes_over"]["why"] == "same holder"
+    assert retry.lease_id != first.lease_id
+    with pytest.raises(TargetLeaseBusyError):
+        journal.acquire("rel-b:dag.promote", purpose="promotion", wait=0)
+    now[0] += timedelta(seconds=61)
+    journal.acquire("rel-b:dag.promote", purpose="promotion", wait=0)
+    assert journal.records()[-1].payload["takes_over"]["why"] == "expired"
+
+
+def test_concurrent_takers_get_the_lease_one_at_a_time(store: EvidenceStore) -> None:
+    journal = TargetJournal(store, {"type": "sagemaker", "name": "e"})
+    inside, overlaps = [0], []
+    lock = threading.Lock()
+
+    def work(holder: str) -> None:
+        with TargetJournal(store, journal.identity).hold(holder, purpose="x", wait=30, poll=0.01):
+            with lock:
+                inside[0] += 1
+                overlaps.append(inside[0])
+            threading.Event().wait(0.05)
+            with lock:
+                inside[0] -= 1
+
+    threads = [threading.Thread(target=work, args=(f"h{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert overlaps == [1, 1, 1, 1]
+    kinds = [r.kind for r in journal.records()]
+    assert kinds == ["lease_acquired", "lease_released"] * 4
+
+
+def _killable(target: MemoryTarget, at_step: str) -> None:
+    """After the first call of ``at_step``'s method, the process is dead: every target call raises."""
+    dead = [False]
+    methods = (
+        "current_version",
+        "set_version",
+        "wait_stable",
+        "health",
+        "previous_version",
+        "version_exists",
+    )
+    originals = {name: getattr(target, name) for name in methods}
+
+    def wrap(name: str) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if dead[0]:
+                raise Killed
+            value = originals[name](*args, **kwargs)
+            if name == at_step:
+                dead[0] = True
+                raise Killed
+            return value
+
+        return call
+
+    for name in methods:
+        setattr(target, name, wrap(name))
+
+
+def _drill_killed_after_rollback(
+    store: EvidenceStore, clock: Clock, release_id: str = "rel-1"
+) -> MemoryTarget:
+    target = MemoryTarget(clock, deploy_seconds=0)
+    journal = TargetJournal(store, target.identity())
+    lease = journal.acquire(f"{release_id}:dag.drill", purpose="drill")
+    _killable(target, "set_version")  # killed right after the rollback step changed the target
+    with pytest.raises(Killed):
+        run_rollback_drill(
+            target,
+            spec(),
+            retry=RetryPolicy(base_delay=0),
+            clock=clock,
+            sleep=clock.sleep,
+            journal=TargetDrillJournal(journal, lease, release_id, "operations.drill"),
+        )
+    return target
+
+
+def test_engine_killed_after_the_rollback_leaves_an_unfinished_drill_that_the_retry_restores(
+    store: EvidenceStore,
+) -> None:
+    clock = Clock()
+    killed = _drill_killed_after_rollback(store, clock)
+    assert killed.serving == "2"  # production is on the old version, and nothing in-process fixed it
+    journal = TargetJournal(store, killed.identity())
+    [unfinished] = journal.unfinished_drills()
+    assert unfinished.payload["original_version"] == "3" and unfinished.payload["drill_version"] == "2"
+
+    # The retry: a new process, a new view of the same target (still serving 2).
+    retry_target = MemoryTarget(clock, serving="2", deploy_seconds=0)
+    lease = journal.acquire("rel-1:dag.drill", purpose="drill", wait=0)  # takes over its own lease
+    recoveries = recover_unfinished_drills(retry_target, journal, lease=lease, by="retry", stable_timeout=60)
+    assert [r["outcome"] for r in recoveries] == ["restored"] and retry_target.serving == "3"
+    interrupted = interrupted_drills(journal, release_id="rel-1", check_id="operations.drill", reported=())
+    result = interrupted_drill_result(
+        retry_target, check_id="operations.drill", interrupted=interrupted, recoveries=recoveries
+    )
+    assert result is not None and result.status is Status.INCONCLUSIVE  # never PASS
+    assert result.findings[0].id == "drill_interrupted"
+    assert result.metrics["interrupted_drills"] == [unfinished.drill_id]
+    assert journal.unfinished_drills() == []
+    # Once reported, the next try drills afresh.
+    assert (
+        interrupted_drills(
+            journal, release_id="rel-1", check_id="operations.drill", reported=[unfinished.drill_id]
+        )
+        == []
+    )
+
+
+def test_recovery_never_overwrites_a_version_someone_else_set(store: EvidenceStore) -> None:
+    clock = Clock()
+    _drill_killed_after_rollback(store, clock)
+    journal = TargetJournal(store, {"type": "memory", "name": "m"})
+    promoted = MemoryTarget(clock, serving="4", deploy_seconds=0)  # another run promoted 4 meanwhile
+    promoted.version_exists = lambda version: True  # type: ignore[method-assign]
+    lease = journal.acquire("rel-1:dag.drill", purpose="drill", wait=0)
+    recoveries = recover_unfinished_drills(promoted, journal, lease=lease, by="retry", stable_timeout=60)
+    assert recoveries[0]["outcome"] == "changed_by_other" and promoted.serving == "4"
+    assert promoted.history == []
+    interrupted = interrupted_drills(journal, release_id="rel-1", check_id="operations.drill", reported=())
+    result = interrupted_drill_result(
+        promoted, check_id="operations.drill", interrupted=interrupted, recoveries=recoveries
+    )
+    assert result is not None and result.status is Status.ERROR
+    assert result.findings[0].id == "target_changed_during_drill"
+
+
+def test_recovery_does_not_write_when_another_holder_had_the_target(store: EvidenceStore) -> None:
+    clock = Clock()
+    _drill_killed_after_rollback(store, clock)
+    journal = TargetJournal(store, {"type": "memory", "name": "m"})
+    now = datetime.now(UTC) + timedelta(hours=2)  # the killed try's lease expired
+    other = TargetJournal(store, journal.identity, now=lambda: now)
+    journal.release(other.acquire("rel-2:dag.promote", purpose="promotion", wait=0))
+    target = MemoryTarget(clock, serving="2", deploy_seconds=0)  # still on the drill's version …
+    lease = other.acquire("rel-1:dag.drill", purpose="drill", wait=0)
+    [recovery] = recover_unfinished_drills(target, journal, lease=lease, by="retry", stable_timeout=60)
+    assert recovery["outcome"] == "changed_by_other" and recovery["held_by_others"] == ["rel-2:dag.promote"]
+    assert target.history == []  # … but someone else held the target since: theirs stands
+
+
+def test_a_restore_that_fails_keeps_the_drill_unfinished(store: EvidenceStore) -> None:
+    clock = Clock()
+    _drill_killed_after_rollback(store, clock)
+    journal = TargetJournal(store, {"type": "memory", "name": "m"})
+    from release_gates.deploy.calls import TargetError
+
+    broken = MemoryTarget(clock, serving="2", fail_set=[TargetError("throttled", code="Throttling")])
+    lease = journal.acquire("rel-1:dag.drill", purpose="drill", wait=0)
+    [recovery] = recover_unfinished_drills(broken, journal, lease=lease, by="retry", stable_timeout=60)
+    assert recovery["outcome"] == "restore_failed"
+    assert len(journal.unfinished_drills()) == 1  # the next taker tries again
+    interrupted = interrupted_drills(journal, release_id="rel-1", check_id="operations.drill", reported=())
+    result = interrupted_drill_result(
+        broken, check_id="operations.drill", interrupted=interrupted, recoveries=[recovery]
+    )
+    assert result is not None and result.status is Status.ERROR
+    assert result.findings[0].id == "restore_failed"
+
+
+def test_a_drill_that_cannot_record_its_intent_changes_nothing(store: EvidenceStore) -> None:
+    clock = Clock()
+    target = MemoryTarget(clock, deploy_seconds=0)
+
+    class Unwritable:
+        def drill_started(self, original: str, drill_version: str) -> None:
+            raise RuntimeError("evidence store down")
+
+        def drill_finished(self, restore: Any) -> None:
+            raise AssertionError("never started")
+
+    result = run_rollback_drill(
+        target, spec(), retry=RetryPolicy(base_delay=0), clock=clock, sleep=clock.sleep, journal=Unwritable()
+    )
+    assert result.status is Status.ERROR and target.history == []
+
+
+def test_a_finished_drill_is_journaled_and_not_recovered(store: EvidenceStore) -> None:
+    clock = Clock()
+    target = MemoryTarget(clock, deploy_seconds=0)
+    journal = TargetJournal(store, target.identity())
+    lease = journal.acquire("rel-9:dag.drill", purpose="drill")
+    result = run_rollback_drill(
+        target,
+        spec(),
+        retry=RetryPolicy(base_delay=0),
+        clock=clock,
+        sleep=clock.sleep,
+        journal=TargetDrillJournal(journal, lease, "rel-9", "operations.drill"),
+    )
+    assert result.status is Status.PASS
+    kinds = [r.kind for r in journal.records()]
+    assert kinds == ["lease_acquired", "drill_started", "drill_finished"]
+    assert journal.records()[2].payload["outcome"] == "restored"
+    assert journal.unfinished_drills() == []
+
+
+def test_the_drills_own_restore_never_overwrites_another_change() -> None:
+    clock = Clock()
+    target = MemoryTarget(clock, deploy_seconds=0, healthy_versions={"1", "2", "3", "4"})
+    original_health = target.health
+
+    def someone_promotes_then_health() -> Any:
+        target.serving = "4"  # another run's promotion lands while the drill is on 2
+        return original_health()
+
+    target.health = someone_promotes_then_health  # type: ignore[method-assign]
+    result = run_rollback_drill(
+        target, spec(), retry=RetryPolicy(base_delay=0), clock=clock, sleep=clock.sleep
+    )
+    assert result.status is Status.ERROR and result.findings[0].id == "target_changed_during_drill"
+    assert target.serving == "4" and target.history == ["2"]
+    assert result.metrics["restore"]["changed_by_other"] == "4"

@@ -209,9 +209,15 @@ def test_init_migrates_both_databases_with_real_commands(compose: dict[str, Any]
     init = services(compose)["airflow-init"]
     script = init["command"][-1]
     assert init["user"] == "0:0" and init["entrypoint"] == "/bin/bash"
-    assert 'exec /entrypoint bash -c "airflow db migrate && release-gates evidence migrate"' in script
+    assert (
+        'exec /entrypoint bash -c "airflow db migrate && release-gates evidence migrate && '
+        'release-gates pools --create /opt/airflow/include/release_policy.yaml"' in script
+    )
     args = build_parser().parse_args(["evidence", "migrate"])
     assert args.func.__name__ == "migrate"
+    # The release DAG's drills and promotion queue in one-slot target pools Airflow must know.
+    args = build_parser().parse_args(["pools", "--create", "/opt/airflow/include/release_policy.yaml"])
+    assert args.func.__name__ == "run_pools" and args.create
     # The passwords file of the simple auth manager is written where the components read it.
     path = env_of(init)["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]
     assert path in script and path.startswith("/opt/airflow/config/")

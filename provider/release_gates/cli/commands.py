@@ -172,6 +172,20 @@ RETRO = ActionCommand(
     store=True,
 )
 
+POOLS = ActionCommand(
+    name="pools",
+    help="the one-slot Airflow pools of the policy's deployment targets (list, or --create)",
+    description="Drills, promotion and rollback of a target queue in its pool; Airflow never schedules a "
+    "task whose pool is missing. Run with --create where Airflow's metadata database is reachable (the "
+    "scheduler's host, an init container) after adding or changing a deployment target.",
+    func="release_gates.cli.pools:run_pools",
+    args=(
+        Arg("policy", help="release policy file"),
+        Arg("--create", action="store_true", help="create the missing pools (one slot each)"),
+        ARG_JSON_HELP,
+    ),
+)
+
 CHECK = CheckGroupCommand(
     name="check",
     help="run one check outside Airflow",
@@ -186,6 +200,7 @@ COMMANDS: tuple[ActionCommand | GroupCommand | CheckGroupCommand, ...] = (
     SCHEMA,
     REPORT,
     RETRO,
+    POOLS,
     CHECK,
 )
 

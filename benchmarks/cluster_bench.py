@@ -56,21 +56,23 @@ def reset_alias(moto_url: str) -> None:
 def measure(
     workers: int, args: argparse.Namespace, assets: Any, moto_url: str, work: Path
 ) -> list[dict[str, float]]:
-    from demo.runner import DAG_ID, USERS, airflow_connections, human_script, play_release
+    from demo.runner import (
+        DAG_ID,
+        SUBMITTER,
+        USERS,
+        airflow_connections,
+        human_script,
+        play_release,
+        release_conf,
+    )
     from release_gates.policy import load_policy
     from release_gates_testing.cluster import Cluster
 
     check_ids = {
         check_id for _, _, check_id in load_policy(REPO / "include" / "release_policy.yaml").iter_checks()
     }
-    candidate = assets.candidates["fair"]
-    conf = {
-        "model_version": candidate.version,
-        "model_uri": str(candidate.model),
-        "model_sha256": candidate.sha256,
-        "image": str(assets.image),
-        "datasets": {"eval": str(candidate.eval_data)},
-    }
+    # The demo's own trigger parameters: every dataset pinned, the candidate's model and image.
+    conf = release_conf(assets, assets.candidates["fair"])
     cluster = Cluster(
         work / f"airflow-{workers}",
         REPO / "dags",
@@ -86,7 +88,7 @@ def measure(
         for attempt in range(args.runs + 1):  # the first run warms caches (.pyc, trivy, pandas)
             reset_alias(moto_url)
             began = time.monotonic()
-            run_id = cluster.trigger(DAG_ID, conf)
+            run_id = cluster.trigger(DAG_ID, conf, as_user=SUBMITTER)
             play_release(cluster, {"fair": run_id}, {"fair": human_script("fair")}, log=lambda _: None)
             wall = time.monotonic() - began
             state = cluster.run_state(DAG_ID, run_id)
@@ -113,6 +115,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from demo.prepare import prepare
+    from demo.runner import setup_aws
     from release_gates_testing import aws
 
     with tempfile.TemporaryDirectory(prefix="rg-cluster-bench-") as tmp:
@@ -120,7 +123,8 @@ def main() -> None:
         assets = prepare(REPO / "include", work, log=lambda _: None)
         moto, moto_url = aws.start_moto(work / "moto.log")
         try:
-            aws.setup(moto_url)
+            # As the demo does: each Lambda version carries its model sha256 and the scanned image.
+            setup_aws(moto_url, assets)
             figures = {n: measure(n, args, assets, moto_url, work) for n in (1, 2)}
         finally:
             aws.stop_moto(moto)

@@ -4,7 +4,13 @@
 * two candidates trained on the training half, saved as skops files:
   ``fair`` (credit features only, approves at P(approve) > 0.3) and ``biased`` (adds race and
   approves only at P(approve) > 0.8, which concentrates denials on Black applicants);
-* ``eval_<candidate>.parquet`` — the evaluation half scored by each candidate (``pred``, ``score``);
+* ``eval_<candidate>.parquet`` — the evaluation half scored by each candidate (``pred``, ``score``),
+  delivered with the candidate: the release re-scores a seeded sample of it with the candidate;
+* a third candidate, ``swapped``: the biased model shipped with the fair model's evaluation file;
+* ``eval_live.parquet`` — the evaluation half scored by the model the live Lambda version (2) serves,
+  the previous release (the fair features, fitted with stronger regularisation on an earlier 85% of
+  the training half): the baseline of prediction drift;
+* every dataset's sha256, which the runner passes with the run's dataset overrides (pins);
 * a serving image tarball (Debian 12, two packages, runs as root) and a tiny offline Trivy DB.
 
 Deterministic: fixed seeds, so every run produces the same files and hashes.
@@ -23,6 +29,13 @@ BASE_FEATURES = [
 ]  # fmt: skip
 YES_NO = ["phist", "selfemp", "insurance", "condomin", "afam", "single", "hschool"]
 CANDIDATES = {"fair": (BASE_FEATURES, 0.3), "biased": ([*BASE_FEATURES, "afam_b"], 0.8)}
+#: name → (whose model it ships, whose evaluation file it ships): the attempt the release must catch.
+SWAPPED = {"swapped": ("biased", "fair")}
+#: The previous release, which the live Lambda version serves: the fair features and threshold,
+#: fitted with stronger regularisation (C) on an earlier share of the training half.
+LIVE_REGULARISATION = 0.5
+LIVE_TRAINING_SHARE = 0.85
+LIVE_VERSION = "2"
 IMAGE_PACKAGES = {"openssl": "3.0.11-1~deb12u2", "zlib1g": "1:1.2.13.dfsg-1"}
 
 
@@ -45,6 +58,23 @@ class DemoAssets:
     #: The image's config digest: what a scan of the tarball identifies it by, and what the demo's
     #: Lambda versions are deployed from.
     image_digest: str = ""
+    #: The evaluation half scored by the live version's model (the prediction drift baseline).
+    live_eval: Path | None = None
+    #: The live version's model sha256 (what Lambda version 2 carries).
+    live_model_sha256: str = ""
+
+    def dataset_pins(self, candidate: Candidate) -> dict[str, dict[str, str]]:
+        """The run's ``datasets`` trigger parameter: every dataset the release reads, with its sha256,
+        so lineage verifies each pin (the policy allow-lists demo/data/ for these overrides)."""
+        files = {"train": self.train, "eval": candidate.eval_data}
+        if self.live_eval is not None:
+            files["eval_live"] = self.live_eval
+        return {name: {"uri": str(path), "sha256": _sha256(path)} for name, path in files.items()}
+
+    def model_sha256s(self) -> dict[str, str]:
+        """Lambda version → the model sha256 it carries: the live version's and each candidate's."""
+        versions = {c.version: c.sha256 for c in self.candidates.values()}
+        return {LIVE_VERSION: self.live_model_sha256, **versions} if self.live_model_sha256 else versions
 
 
 def _sha256(path: Path) -> str:
@@ -62,15 +92,18 @@ def hmda() -> Any:
     return frame
 
 
-def candidate_model(train: Any, features: list[str], threshold: float) -> Any:
-    """Logistic regression on ``features``, fitted on ``train``; approves at P(approve) > ``threshold``."""
+def candidate_model(train: Any, features: list[str], threshold: float, regularisation: float = 1.0) -> Any:
+    """Logistic regression on ``features`` (inverse regularisation strength ``regularisation``), fitted
+    on ``train``; approves at P(approve) > ``threshold``."""
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import FixedThresholdClassifier
     from sklearn.pipeline import make_pipeline
 
     # The imputer keeps the model scoring when inputs have gaps (the stress test injects them).
-    pipeline = make_pipeline(SimpleImputer(strategy="median"), LogisticRegression(max_iter=2000))
+    pipeline = make_pipeline(
+        SimpleImputer(strategy="median"), LogisticRegression(C=regularisation, max_iter=2000)
+    )
     return FixedThresholdClassifier(pipeline, threshold=threshold).fit(train[features], train["approved"])
 
 
@@ -92,24 +125,33 @@ def prepare(include_dir: Path, work_dir: Path, log: Any = print) -> DemoAssets:
     test.to_parquet(data_dir / "eval.parquet", index=False)
     log(f"  data: AER HMDA, {len(frame)} applications → train {len(train)}, eval {len(test)}")
 
+    live_features, live_threshold = CANDIDATES["fair"]
+    earlier = train.sample(frac=LIVE_TRAINING_SHARE, random_state=11)
+    live = candidate_model(earlier, live_features, live_threshold, regularisation=LIVE_REGULARISATION)
+    live_path = models_dir / "live.skops"
+    sio.dump(live, live_path)
+    live_eval = data_dir / "eval_live.parquet"
+    live_scored = scored_by(live, test, live_features)
+    live_scored.to_parquet(live_eval, index=False)
+    log(f"  live model (Lambda version {LIVE_VERSION}, the previous release): {_rates(live_scored)}")
+
     candidates = {}
     for version, (name, (features, threshold)) in enumerate(CANDIDATES.items(), start=3):
         model = candidate_model(train, features, threshold)
         path = models_dir / f"{name}.skops"
         sio.dump(model, path)
-        scored = test.assign(
-            score=model.estimator_.predict_proba(test[features])[:, 1].round(6),
-            pred=model.predict(test[features]).astype(int),
-        )
+        scored = scored_by(model, test, features)
         eval_path = data_dir / f"eval_{name}.parquet"
         scored.to_parquet(eval_path, index=False)
-        rates = scored.groupby("afam")["pred"].mean()
-        accuracy = (scored["pred"] == scored["approved"]).mean()
         log(
-            f"  candidate {name!r} (version {version}): approves {rates.get('no', 0):.0%} of non-Black and "
-            f"{rates.get('yes', 0):.0%} of Black applicants; accuracy {accuracy:.1%}"
+            f"  candidate {name!r} (version {version}): {_rates(scored)}; "
+            f"scores vs live: normed Wasserstein {_score_distance(scored, live_scored):.3f}"
         )
         candidates[name] = Candidate(name, str(version), path, _sha256(path), eval_path)
+    for version, (name, (model_of, file_of)) in enumerate(SWAPPED.items(), start=3 + len(CANDIDATES)):
+        shipped, delivered = candidates[model_of], candidates[file_of]
+        candidates[name] = Candidate(name, str(version), shipped.model, shipped.sha256, delivered.eval_data)
+        log(f"  candidate {name!r} (version {version}): the {model_of} model with the {file_of} model's file")
 
     image = build_image_tarball(
         work_dir / "mortgage-approval-image.tar",
@@ -129,5 +171,37 @@ def prepare(include_dir: Path, work_dir: Path, log: Any = print) -> DemoAssets:
     )
     log(f"  image: {image.path.name} ({image.image_id[:19]}…), offline vulnerability DB with 2 advisories")
     return DemoAssets(
-        data_dir / "train.parquet", data_dir / "eval.parquet", candidates, image.path, cache, image.image_id
+        data_dir / "train.parquet",
+        data_dir / "eval.parquet",
+        candidates,
+        image.path,
+        cache,
+        image.image_id,
+        live_eval=live_eval,
+        live_model_sha256=_sha256(live_path),
     )
+
+
+def scored_by(model: Any, data: Any, features: list[str]) -> Any:
+    """``data`` with the model's approval probability (``score``, 6 decimals) and decision (``pred``)."""
+    return data.assign(
+        score=model.estimator_.predict_proba(data[features])[:, 1].round(6),
+        pred=model.predict(data[features]).astype(int),
+    )
+
+
+def _rates(scored: Any) -> str:
+    rates = scored.groupby("afam")["pred"].mean()
+    accuracy = (scored["pred"] == scored["approved"]).mean()
+    return (
+        f"approves {rates.get('no', 0):.0%} of non-Black and {rates.get('yes', 0):.0%} of Black "
+        f"applicants; accuracy {accuracy:.1%}"
+    )
+
+
+def _score_distance(scored: Any, baseline: Any) -> float:
+    """Evidently's normed Wasserstein distance of the scores (what the drift check measures)."""
+    import numpy as np
+
+    current, reference = np.sort(scored["score"].to_numpy()), np.sort(baseline["score"].to_numpy())
+    return float(np.mean(np.abs(current - reference)) / max(float(np.std(reference)), 0.001))

@@ -1,4 +1,4 @@
-"""``python -m demo``: release two candidates of the mortgage-approval model end to end, locally.
+"""``python -m demo``: release three candidates of the mortgage-approval model end to end, locally.
 
 ``--topology standalone`` (``make demo``, the default) runs ``airflow standalone`` (SQLite,
 LocalExecutor) with the evidence store in SQLite; ``--topology cluster`` (``make cluster-demo``) runs
@@ -6,15 +6,19 @@ Airflow as production runs it, without Docker (:class:`~release_gates_testing.cl
 PostgreSQL for the metadata and, in its own database, the evidence store; Redis as the Celery broker;
 scheduler, dag-processor, triggerer and API server as separate processes; two Celery workers. Both:
 
-1. prepare real data and two candidates (fair, biased), a serving image and an offline Trivy DB;
+1. prepare real data, the live version's outputs and three candidates (fair, biased, and swapped:
+   the biased model with the fair model's evaluation file), a serving image and an offline Trivy DB;
 2. start an AWS API emulator (moto) with the Lambda function, alarm and bucket the policy checks,
    and Airflow with this repository's ``dags/``;
-3. trigger the release DAG for both candidates through the REST API and play the humans (reviewers,
-   ethics reviewer, release manager) through the HITL REST API;
+3. trigger the release DAG for every candidate through the REST API, each dataset pinned by its
+   sha256, and play the humans (reviewers, ethics reviewer, release manager) through the HITL REST API;
 4. print, per run, gates → verdict → top findings, remediation items, human decisions, the final
-   decision and the evidence chain's verification (on the cluster also which worker ran which tasks).
+   decision and the evidence chain's verification (on the cluster also which worker ran which tasks),
+   then each candidate's outcome against what it must be (:mod:`demo.outcomes`).
 
-The fair candidate must be released and the biased one held; the exit status says whether they were.
+The fair candidate must be released with no warning from lineage or drift, the biased one held by the
+ethics gate, and the swapped one held because its predictions do not come from its model; the exit
+status is 0 only when all three are.
 Everything started is stopped on exit, also on Ctrl-C or SIGTERM; ``KEEP=1`` leaves Airflow running.
 Working files go to ``.demo/`` (``.demo/cluster/`` for the cluster).
 """
@@ -22,7 +26,6 @@ Working files go to ``.demo/`` (``.demo/cluster/`` for the cluster).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -35,14 +38,17 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from demo.prepare import DemoAssets
+from demo.outcomes import EXPECTED, Outcome
+from demo.prepare import Candidate, DemoAssets
 from release_gates_testing import aws
 from release_gates_testing.airflow import Standalone
 from release_gates_testing.humans import Answer, play_runs
 
 DAG_ID = "release_mortgage_approval"
-USERS = {"admin": "admin", "aisha": "aisha", "tomas": "tomas", "li": "li", "marta": "marta"}
-EXPECTED = {"fair": "released", "biased": "held"}
+USERS = {"admin": "admin", "aisha": "aisha", "tomas": "tomas", "li": "li", "marta": "marta", "sam": "sam"}
+#: Who submits the releases: the ML engineer who built the candidates, none of the approvers (the
+#: policy lets no submitter sign off their own release).
+SUBMITTER = "sam"
 TOPOLOGIES = ("standalone", "cluster")
 
 
@@ -62,11 +68,21 @@ def human_script(candidate: str) -> dict[str, Answer]:
     if candidate == "biased":
         return {
             **reviews,
+            "data.decision": Answer(
+                "tomas", "Delay release", "Its decisions drift from the live version's; retrain first."
+            ),
             "ethics.decision": Answer(
                 "aisha",
                 "Delay release",
                 "Approval rates for Black applicants fail the four-fifths rule; retrain.",
             ),
+        }
+    if candidate == "swapped":
+        resubmit = "The evaluation file's predictions are not this model's; resubmit with its own."
+        return {
+            **reviews,
+            "data.decision": Answer("tomas", "Delay release", resubmit),
+            "ethics.decision": Answer("aisha", "Delay release", resubmit),
         }
     return {
         **reviews,
@@ -75,8 +91,23 @@ def human_script(candidate: str) -> dict[str, Answer]:
     }
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def release_conf(assets: DemoAssets, candidate: Candidate) -> dict[str, Any]:
+    """The release DAG's trigger parameters for ``candidate`` (the cluster benchmark uses them too)."""
+    return {
+        "model_version": candidate.version,
+        "model_uri": str(candidate.model),
+        "model_sha256": candidate.sha256,
+        "image": str(assets.image),
+        # Every dataset pinned: the training half, the candidate's evaluation file and the live
+        # version's outputs, each with its sha256 (the policy allow-lists demo/data/ for them).
+        "datasets": assets.dataset_pins(candidate),
+    }
+
+
+def setup_aws(moto_url: str, assets: DemoAssets) -> dict[str, Any]:
+    """The emulated AWS side; each Lambda version carries what it serves: the live version (2) the
+    previous release's model, each candidate's version its model, all the scanned image."""
+    return aws.setup(moto_url, model_sha256s=assets.model_sha256s(), image_digest=assets.image_digest)
 
 
 def trigger_candidates(
@@ -85,16 +116,8 @@ def trigger_candidates(
     """Trigger the release DAG once per candidate through the REST API; returns name → run id."""
     runs = {}
     for name, candidate in assets.candidates.items():
-        conf = {
-            "model_version": candidate.version,
-            "model_uri": str(candidate.model),
-            "model_sha256": candidate.sha256,
-            "image": str(assets.image),
-            # The candidate's evaluation file, pinned: the policy allow-lists demo/data/ for it.
-            "datasets": {"eval": {"uri": str(candidate.eval_data), "sha256": _sha256(candidate.eval_data)}},
-        }
-        runs[name] = airflow.trigger(DAG_ID, conf)
-        log(f"  triggered {name!r} candidate (version {candidate.version}): run {runs[name]}")
+        runs[name] = airflow.trigger(DAG_ID, release_conf(assets, candidate), as_user=SUBMITTER)
+        log(f"  {SUBMITTER} triggered {name!r} candidate (version {candidate.version}): run {runs[name]}")
     return runs
 
 
@@ -137,6 +160,8 @@ class Demo:
         self.keep = keep
         self.moto: subprocess.Popen[bytes] | None = None
         self.airflow: Standalone | None = None
+        #: Candidate → its outcome, once the runs have finished.
+        self.outcomes: dict[str, Outcome] = {}
 
     def stop(self) -> None:
         if self.airflow is not None:
@@ -144,40 +169,40 @@ class Demo:
         aws.stop_moto(self.moto)
 
     def run(self) -> int:
+        from demo.outcomes import judge
         from demo.prepare import prepare
         from demo.summary import engine_seconds, print_release
 
         started = time.monotonic()
-        say("== 1/4 preparing real data, two candidates, an image and an offline vulnerability DB")
+        say("== 1/4 preparing real data, three candidates, an image and an offline vulnerability DB")
         assets = prepare(self.repo / "include", self.work, log=say)
 
         say(f"== 2/4 starting the AWS API emulator and Airflow ({self.topology})")
         self.moto, moto_url = aws.start_moto(self.work / "moto.log")
-        # The candidates' versions carry what their releases judge: their model and the scanned image.
-        resources = aws.setup(
-            moto_url,
-            model_sha256s={c.version: c.sha256 for c in assets.candidates.values()},
-            image_digest=assets.image_digest,
-        )
+        resources = setup_aws(moto_url, assets)
         say(f"  AWS emulator on {moto_url}: Lambda {resources['function']} (alias live → v2), alarm, bucket")
         airflow, logs = self._start_airflow(airflow_connections(moto_url, assets))
         airflow.wait_for_dag(DAG_ID)
 
-        say("== 3/4 triggering both releases; the humans answer through the REST API")
+        say(f"== 3/4 triggering {len(assets.candidates)} releases; the humans answer through the REST API")
         runs = trigger_candidates(airflow, assets)
         play_release(airflow, runs, {name: human_script(name) for name in runs})
 
         say("== 4/4 results")
-        decisions = {}
         for name, run_id in runs.items():
-            decisions[name] = print_release(f"{DAG_ID}__{run_id}", name, say)
+            print_release(f"{DAG_ID}__{run_id}", name, say)
             if self.topology == "cluster":
                 for host, tasks in placement(airflow, run_id).items():
                     say(f"  ran on {host}: {len(tasks)} tasks ({', '.join(sorted(tasks)[:6])}, …)")
+        self.outcomes = {name: judge(name, f"{DAG_ID}__{run_id}") for name, run_id in runs.items()}
+        say("\nOutcomes:")
+        for name, outcome in self.outcomes.items():
+            verdict = "as expected" if outcome.as_expected else "UNEXPECTED: " + "; ".join(outcome.problems)
+            say(f"  {name:<8} {str(outcome.decision).upper():<9} {verdict} — {outcome.reason}")
         engine = engine_seconds([f"{DAG_ID}__{run_id}" for run_id in runs.values()])
         say(
             f"\nDone in {time.monotonic() - started:.0f} s "
-            f"({engine:.0f} s of it inside check engines, summed over both runs)."
+            f"({engine:.0f} s of it inside check engines, summed over {len(runs)} runs)."
         )
         evidence_url = os.environ["RELEASE_GATES_EVIDENCE_URL"]
         say(f"Airflow UI: {airflow.base_url} (user admin, password admin)")
@@ -186,8 +211,8 @@ class Demo:
             say("KEEP=1: Airflow keeps running; press Ctrl-C to stop everything.")
             while True:
                 time.sleep(3600)
-        if decisions != EXPECTED:
-            say(f"unexpected decisions {decisions} (expected {EXPECTED}); logs in {logs}")
+        if set(self.outcomes) != set(EXPECTED) or not all(o.as_expected for o in self.outcomes.values()):
+            say(f"not every candidate ended as expected ({EXPECTED}); logs in {logs}")
             return 1
         return 0
 
@@ -226,7 +251,7 @@ class Demo:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m demo",
-        description="Release two candidates of the mortgage-approval model, end to end.",
+        description="Release three candidates of the mortgage-approval model, end to end.",
     )
     parser.add_argument(
         "--topology",

@@ -2,11 +2,11 @@
 
 :func:`start_moto` starts the emulator; :func:`setup` creates what the demo policy's checks look at:
 
-* the Lambda function ``mortgage-approval-scorer`` with versions 1–4 and the alias ``live`` on 2
-  (version 1 is the known-good fallback for the rollback drill; 3 and 4 are the two candidates);
-  given the candidates' model sha256 and the serving image's digest, it is an image-package
-  function whose candidate versions carry them (image ``…@<digest>``, ``MODEL_SHA256``), as the
-  policy's ``deployment_identity`` check expects;
+* the Lambda function ``mortgage-approval-scorer`` with versions 1–4 (or up to the highest version
+  given a model) and the alias ``live`` on 2 (version 1 is the known-good fallback for the rollback
+  drill; the demo's candidates are 3, 4 and 5); given the model sha256 of each version and the
+  serving image's digest, it is an image-package function whose versions carry them (image
+  ``…@<digest>``, ``MODEL_SHA256``), as the policy's ``deployment_identity`` check expects;
 * a CloudWatch alarm on its errors that notifies an SNS topic (the automatic rollback trigger);
 * the artifacts bucket, encrypted, versioned, private and TLS-only.
 """

@@ -53,6 +53,7 @@ class ImageScanOperator(BaseCheckOperator):
             scanner=TrivyHook(self.trivy_conn_id),
             artifacts_dir=self._artifacts_path(),
             policy_waivers=policy.waivers if policy is not None else (),
+            base_dir=policy.base_dir if policy is not None else None,
         )
 
     def _artifacts_path(self) -> Path:

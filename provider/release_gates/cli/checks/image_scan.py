@@ -6,8 +6,11 @@ Examples::
     release-gates check image-scan image.tar --target tarball --policy release_policy.yaml --gate security
     release-gates check image-scan trivy-report.json --target report --fixable-only --json
 
-With ``--policy`` and ``--gate`` the gate's image_scan check supplies thresholds and waivers (the
-policy's own waivers included); TARGET and the flags given override it. Gating a ``report`` runs no
+With ``--policy`` and ``--gate`` the gate's image_scan check supplies the target, thresholds and waivers
+(the policy's own waivers included); TARGET (or ``--image``) and the flags given override it. The
+policy's target, when it is a relative path, resolves against the policy file's directory, as in the
+DAG; a TARGET typed on the command line is relative to the working directory. A templated target
+(``{{ params.image }}``) needs TARGET or ``--image``. Gating a ``report`` runs no
 scanner. Exit codes as for every check: 0 PASS/WARN, 1 FAIL, 2 usage, 3 INCONCLUSIVE, 4 ERROR.
 """
 
@@ -28,7 +31,15 @@ _SCANNERS = ("vuln", "secret", "misconfig", "license")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target_ref", metavar="TARGET", help="image reference, or path of the target")
+    parser.add_argument(
+        "target_ref",
+        metavar="TARGET",
+        nargs="?",
+        help="image reference, or path of the target (default with --policy: the policy's)",
+    )
+    parser.add_argument(
+        "--image", dest="image_ref", help="the same as TARGET (for a templated policy target)"
+    )
     parser.add_argument(
         "--target", choices=_TARGETS, help="what TARGET is (default: the policy's, else image)"
     )
@@ -90,7 +101,7 @@ def _spec(args: argparse.Namespace) -> tuple[ReleasePolicy | None, ImageScanChec
     from release_gates.policy import ImageScanCheck
 
     policy, base, check_id = _from_policy(args) if args.policy else (None, {}, "image_scan")
-    raw: dict[str, Any] = {**base, "kind": "image_scan", "image": args.target_ref}
+    raw: dict[str, Any] = {**base, "kind": "image_scan", "image": _target(args, policy, base)}
     if args.target:
         raw["target"] = args.target
     if args.max:
@@ -111,6 +122,31 @@ def _spec(args: argparse.Namespace) -> tuple[ReleasePolicy | None, ImageScanChec
     if spec.target != "image" and not Path(spec.image).exists():
         raise UsageError(f"{spec.target} target not found: {spec.image}")
     return policy, spec, check_id
+
+
+def _target(args: argparse.Namespace, policy: ReleasePolicy | None, base: dict[str, Any]) -> str:
+    """TARGET or ``--image`` as typed; else the policy's target, a relative path resolved against the
+    policy file's directory (what the DAG scans)."""
+    from release_gates.inputs.image_scan import PATH_TARGETS
+    from release_gates.policy import is_templated
+
+    if args.target_ref and args.image_ref and args.target_ref != args.image_ref:
+        raise UsageError("give the target once: TARGET or --image")
+    typed: str | None = args.target_ref or args.image_ref
+    if typed:
+        return typed
+    if policy is None:
+        raise UsageError("TARGET is required without --policy (an image reference or a path)")
+    image = str(base.get("image", ""))
+    if is_templated(image):
+        raise UsageError(
+            f"the policy's image target {image!r} is templated: give the value as TARGET or --image"
+        )
+    kind = args.target or base.get("target", "image")
+    path = Path(image).expanduser()
+    if kind in PATH_TARGETS and not path.is_absolute() and not image.startswith("-"):
+        return str(policy.base_dir / path)
+    return image
 
 
 def _from_policy(args: argparse.Namespace) -> tuple[ReleasePolicy, dict[str, Any], str]:

@@ -19,6 +19,7 @@ from release_gates.gates import (
     HumanAnswer,
     HumanChoice,
     decide_gate,
+    decision_ref,
     final_decision,
     fold,
     latest_results,
@@ -228,7 +229,7 @@ def record_release(
             "gates": [g.id for g in policy.gates],
             "checks": [cid for _, _, cid in policy.iter_checks()],
             "run_id": release_id.split("__", 1)[1],
-            "triggered_by": "admin",
+            "triggered_by": "ci-bot",  # not an approver: the submitter never signs off their own release
         },
     )
     results = [
@@ -240,10 +241,11 @@ def record_release(
     for result in results:
         store.append(release_id, "check_result", result.to_dict(), actor=f"dag.{result.check_id}")
     recorded = latest_results(store.records(release_id))
+    decided: dict[str, dict[str, Any]] = {}  # gate → the decision record a human answer names
     for gate in policy.gates:
         check_ids = [cid for g, _, cid in policy.iter_checks() if g.id == gate.id]
         verdict = decide_gate(gate.id, check_ids, recorded)
-        store.append(release_id, "gate_decision", verdict.to_payload())
+        decided[gate.id] = decision_ref(store.append(release_id, "gate_decision", verdict.to_payload()))
         if verdict.outcome.value == "remediate":
             for item in remediation_items(policy, gate, recorded, now=now):
                 store.append(release_id, "remediation_item", item.to_payload())
@@ -286,6 +288,8 @@ def record_release(
         ]
     for answer in answers:
         payload = answer.to_payload()
+        if answer.gate_id:
+            payload["answers_decision"] = decided[answer.gate_id]
         if answer.task_id.startswith("signoff."):
             payload["role"] = answer.task_id.removeprefix("signoff.release_")
         store.append(release_id, "human_decision", payload, actor=answer.user)

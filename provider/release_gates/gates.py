@@ -6,7 +6,7 @@ a missing, errored or undecidable result never clears a gate.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -186,9 +186,14 @@ class HumanAnswer:
     rationale: str
     authorized: bool
     problem: str | None = None
+    #: No one answered: the step's default option applied when its time ran out (``user`` is None).
+    timed_out: bool = False
+    #: The gate-decision record (``seq``, ``hash``) the person was asked about; a waiver or an
+    #: acceptance clears that decision only, and dies with it.
+    answers_decision: dict[str, Any] | None = None
 
     def to_payload(self) -> dict[str, Any]:
-        return {
+        payload: dict[str, Any] = {
             "task_id": self.task_id,
             "gate": self.gate_id,
             "choice": self.choice.value if self.choice else None,
@@ -197,7 +202,11 @@ class HumanAnswer:
             "rationale": self.rationale,
             "authorized": self.authorized,
             "problem": self.problem,
+            "timed_out": self.timed_out,
         }
+        if self.answers_decision is not None:
+            payload["answers_decision"] = self.answers_decision
+        return payload
 
 
 MIN_RATIONALE = 10
@@ -212,16 +221,35 @@ def read_answer(
     *,
     needs_rationale: Sequence[HumanChoice] = (),
 ) -> HumanAnswer:
-    """Validate a HITL result. No answer, an unknown option or an unauthorized user decides nothing."""
+    """Validate a HITL result. No answer, an unknown option or an unauthorized user decides nothing.
+
+    A timed-out step (``timed_out`` in the recorded answer) keeps its default option, with no user
+    and not authorized. An answer that names no user and did not time out is never a decision: its
+    choice is dropped, so nothing anonymous is ever recorded as someone's approval or rejection.
+    """
     if not isinstance(xcom, dict) or not xcom.get("chosen_options"):
         return HumanAnswer(task_id, gate_id, None, None, None, "", False, "no answer was recorded")
     option = xcom["chosen_options"][0]
     choice = options.get(option)
     user_info = xcom.get("responded_by_user") or {}
-    user = user_info.get("name") or user_info.get("id")
+    user = user_info.get("name") or user_info.get("id") or None
     responded_at = xcom.get("responded_at")
     responded = responded_at.isoformat() if isinstance(responded_at, datetime) else responded_at
     rationale = str((xcom.get("params_input") or {}).get("rationale") or "").strip()
+    asked_about = xcom.get("asked_about")
+    asked = (
+        {"seq": asked_about.get("seq"), "hash": asked_about.get("hash")}
+        if isinstance(asked_about, dict)
+        else None
+    )
+    if user is None:
+        if xcom.get("timed_out") and choice is not None:
+            return HumanAnswer(task_id, gate_id, choice, None, responded, "", False,
+                               f"no answer within the time allowed: the default {option!r} applies",
+                               timed_out=True, answers_decision=asked)  # fmt: skip
+        return HumanAnswer(task_id, gate_id, None, None, responded, rationale, False,
+                           f"the answer {option!r} names no user: an anonymous answer decides nothing",
+                           answers_decision=asked)  # fmt: skip
     if choice is None:
         return HumanAnswer(
             task_id, gate_id, None, user, responded, rationale, False, f"unknown option {option!r}"
@@ -235,8 +263,63 @@ def read_answer(
         return HumanAnswer(
             task_id, gate_id, choice, user, responded, rationale, False,
             f"{choice.value} needs a rationale of at least {MIN_RATIONALE} characters",
+            answers_decision=asked,
         )  # fmt: skip
-    return HumanAnswer(task_id, gate_id, choice, user, responded, rationale, True)
+    return HumanAnswer(task_id, gate_id, choice, user, responded, rationale, True, answers_decision=asked)
+
+
+#: What each clearing choice may clear: a waiver answers a failed gate, an acceptance an inconclusive
+#: one. A blocked gate (a check errored or left no result) is cleared by nothing a person says.
+CLEARS = {HumanChoice.WAIVE: "remediate", HumanChoice.ACCEPT_RISK: "review"}
+
+
+def decision_ref(record: EvidenceRecord) -> dict[str, Any]:
+    """How a human answer names the gate-decision record it answered."""
+    return {"seq": record.seq, "hash": record.hash}
+
+
+def binding_problem(answer: HumanAnswer, records: Sequence[EvidenceRecord]) -> str | None:
+    """Why a waiver or an acceptance cannot clear its gate, judged against the chain as it is now.
+
+    It must name the gate's latest decision (a re-decision after the person was asked voids the
+    answer), and that decision must be one it can clear (``CLEARS``): never a blocked gate.
+    """
+    if answer.choice not in CLEARS:
+        return None
+    decisions = [r for r in records if r.kind == "gate_decision" and r.payload.get("gate") == answer.gate_id]
+    if not decisions:
+        return f"no decision of gate {answer.gate_id} is recorded"
+    current = decisions[-1]
+    asked = answer.answers_decision or {}
+    if (asked.get("seq"), asked.get("hash")) != (current.seq, current.hash):
+        said = f"gate decision #{asked['seq']}" if asked.get("seq") is not None else "no gate decision"
+        return f"it answers {said}, but the gate's decision is now #{current.seq}; it clears nothing"
+    return _clears_problem(answer.choice, str(current.payload.get("outcome")))
+
+
+def _clears_problem(choice: HumanChoice, outcome: str) -> str | None:
+    if outcome == GateOutcome.BLOCKED:
+        return "the gate is blocked (a check errored or left no result): no waiver or acceptance clears it"
+    if CLEARS.get(choice) != outcome:
+        return f"{choice.value} cannot clear a gate whose decision is {outcome}"
+    return None
+
+
+def approval_problem(
+    answer: HumanAnswer, *, submitter: str | None, allow_submitter: bool, approved_by: Mapping[str, str]
+) -> str | None:
+    """Why an otherwise valid approval does not count: the person who triggered the release (unless
+    the policy allows it), or a person who already approved another step of this release."""
+    if answer.choice is not HumanChoice.APPROVE or not answer.authorized or answer.user is None:
+        return None
+    if submitter and answer.user == submitter and not allow_submitter:
+        return f"{answer.user} triggered this release; the policy does not let the submitter approve it"
+    if answer.user in approved_by:
+        return (
+            f"{answer.user} already approved this release at {approved_by[answer.user]}; "
+            "sign-off needs distinct people"
+        )
+    return None
 
 
 @dataclass
@@ -244,7 +327,9 @@ class ReleaseState:
     """Everything the release decision needs, folded from the evidence chain."""
 
     gates: dict[str, str] = field(default_factory=dict)  # gate → outcome
+    decisions: dict[str, dict[str, Any]] = field(default_factory=dict)  # gate → its latest decision's ref
     cleared_by: dict[str, dict[str, Any]] = field(default_factory=dict)  # gate → authorized waiver/acceptance
+    voided: list[dict[str, Any]] = field(default_factory=list)  # waivers/acceptances that clear nothing
     aborted_by: dict[str, Any] | None = None
     open_items: list[dict[str, Any]] = field(default_factory=list)
     approvals: dict[str, dict[str, Any]] = field(default_factory=dict)  # approval task → answer
@@ -253,24 +338,29 @@ class ReleaseState:
 
 
 def fold(records: Iterable[EvidenceRecord]) -> ReleaseState:
+    """The release's state from its records, in chain order.
+
+    A gate decision voids every earlier waiver or acceptance of its gate; a waiver or an acceptance
+    counts only if it names the gate's current decision (``answers_decision``: seq and hash) and
+    that decision is one it may clear (:data:`CLEARS`) — a blocked gate never is.
+    """
     state = ReleaseState()
     for record in records:
         payload = record.payload
         if record.kind == "gate_decision":
-            state.gates[payload["gate"]] = payload["outcome"]
+            _fold_gate_decision(state, record)
         elif record.kind == "remediation_item":
             state.open_items.append(payload)
         elif record.kind == "human_decision" and payload.get("authorized"):
             choice = payload.get("choice")
             if choice in (HumanChoice.WAIVE, HumanChoice.ACCEPT_RISK) and payload.get("gate"):
-                state.cleared_by[payload["gate"]] = payload
+                _fold_clearing(state, HumanChoice(choice), payload)
             elif choice == HumanChoice.ABORT:
                 state.aborted_by = payload
             elif choice in (HumanChoice.APPROVE, HumanChoice.REJECT):
                 state.approvals[payload["task_id"]] = payload
-        elif record.kind == "human_decision" and payload.get("choice") in (
-            HumanChoice.APPROVE,
-            HumanChoice.REJECT,
+        elif record.kind == "human_decision" and (
+            payload.get("choice") in (HumanChoice.APPROVE, HumanChoice.REJECT) or payload.get("role")
         ):
             state.approvals[payload["task_id"]] = payload  # kept so the report shows the refusal
         elif record.kind == "promotion" and payload.get("status") == "done":
@@ -280,6 +370,23 @@ def fold(records: Iterable[EvidenceRecord]) -> ReleaseState:
     return state
 
 
+def _fold_gate_decision(state: ReleaseState, record: EvidenceRecord) -> None:
+    gate = record.payload["gate"]
+    state.gates[gate] = record.payload["outcome"]
+    state.decisions[gate] = {"seq": getattr(record, "seq", None), "hash": getattr(record, "hash", None)}
+    if gate in state.cleared_by:  # re-decided: what a person said about the old decision is void
+        state.voided.append(state.cleared_by.pop(gate))
+
+
+def _fold_clearing(state: ReleaseState, choice: HumanChoice, payload: dict[str, Any]) -> None:
+    gate = payload["gate"]
+    bound = gate in state.decisions and payload.get("answers_decision") == state.decisions[gate]
+    if bound and _clears_problem(choice, state.gates.get(gate, "")) is None:
+        state.cleared_by[gate] = payload
+    else:
+        state.voided.append(payload)
+
+
 def gates_cleared(policy: ReleasePolicy, state: ReleaseState) -> tuple[bool, list[str]]:
     """Every gate passed, or was waived/accepted by an authorized user. Returns (cleared, reasons)."""
     reasons = []
@@ -287,7 +394,7 @@ def gates_cleared(policy: ReleasePolicy, state: ReleaseState) -> tuple[bool, lis
         outcome = state.gates.get(gate.id)
         if outcome == GateOutcome.PASSED:
             continue
-        if gate.id in state.cleared_by:
+        if gate.id in state.cleared_by and outcome != GateOutcome.BLOCKED:
             continue
         reasons.append(f"gate {gate.id}: {outcome or 'no decision recorded'}, not waived")
     if state.aborted_by is not None:
@@ -296,7 +403,9 @@ def gates_cleared(policy: ReleasePolicy, state: ReleaseState) -> tuple[bool, lis
 
 
 def signed_off(approval_tasks: Sequence[str], state: ReleaseState) -> tuple[bool, list[str]]:
+    """Every approval step approved, each by an authorized and different person."""
     reasons = []
+    approved_by: dict[str, str] = {}
     for task_id in approval_tasks:
         answer = state.approvals.get(task_id)
         if answer is None:
@@ -304,6 +413,12 @@ def signed_off(approval_tasks: Sequence[str], state: ReleaseState) -> tuple[bool
         elif not answer.get("authorized") or answer.get("choice") != HumanChoice.APPROVE:
             reasons.append(f"{task_id}: {answer.get('choice') or 'no answer'} by {answer.get('user')}"
                            + (f" ({answer['problem']})" if answer.get("problem") else ""))  # fmt: skip
+        elif not answer.get("user") or answer["user"] in approved_by:
+            earlier = approved_by.get(answer.get("user") or "", "another step")
+            reasons.append(f"{task_id}: approve by {answer.get('user')} (already approved at {earlier}; "
+                           "sign-off needs distinct people)")  # fmt: skip
+        else:
+            approved_by[answer["user"]] = task_id
     return not reasons, reasons
 
 

@@ -30,6 +30,8 @@ NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 class Record:
     kind: str
     payload: dict[str, Any]
+    seq: int | None = None
+    hash: str | None = None
 
 
 def result(check_id: str, status: str, findings: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -135,8 +137,9 @@ APPROVALS = ["signoff.release_ethics_reviewer", "signoff.release_release_manager
 
 
 def approvals(*choices: str) -> list[Record]:
-    return [Record("human_decision", {"task_id": t, "choice": c, "authorized": True, "user": "u"})
-            for t, c in zip(APPROVALS, choices, strict=True)]  # fmt: skip
+    # Two people: each approval step answered by another user.
+    return [Record("human_decision", {"task_id": t, "choice": c, "authorized": True, "user": f"u{i}"})
+            for i, (t, c) in enumerate(zip(APPROVALS, choices, strict=True))]  # fmt: skip
 
 
 PROMOTED = [Record("promotion", {"status": "done"})]
@@ -171,10 +174,18 @@ def test_final_decision(records: list[Record], decision: FinalDecision) -> None:
     assert final_decision(POLICY, fold(records), APPROVALS)[0] is decision  # type: ignore[arg-type]
 
 
+def bound_gates(outcome: str) -> list[Record]:
+    """Gate decisions as the chain holds them: each with its seq and hash."""
+    return [Record("gate_decision", {"gate": g.id, "outcome": outcome}, seq=i, hash=f"h{i}")
+            for i, g in enumerate(POLICY.gates, start=1)]  # fmt: skip
+
+
 def test_waivers_clear_only_authorized_gates() -> None:
-    waived = [Record("human_decision", {"gate": g.id, "choice": "waive", "authorized": True, "user": "x"})
-              for g in POLICY.gates]  # fmt: skip
-    records = gates("remediate") + waived + approvals("approve", "approve") + PROMOTED
+    decided = bound_gates("remediate")
+    waived = [Record("human_decision", {"gate": d.payload["gate"], "choice": "waive", "authorized": True,
+                                        "user": "x", "answers_decision": {"seq": d.seq, "hash": d.hash}})
+              for d in decided]  # fmt: skip
+    records = decided + waived + approvals("approve", "approve") + PROMOTED
     assert final_decision(POLICY, fold(records), APPROVALS)[0] is FinalDecision.RELEASED  # type: ignore[arg-type]
     waived[0].payload["authorized"] = False
     assert final_decision(POLICY, fold(records), APPROVALS)[0] is FinalDecision.HELD  # type: ignore[arg-type]

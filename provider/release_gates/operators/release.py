@@ -202,9 +202,19 @@ class GateBranchOperator(_ReleaseStep, BaseBranchOperator):
         from release_gates.gates import decide_gate, latest_results
 
         verdict = decide_gate(self.gate_id, self.check_ids, latest_results(self._records()))
-        seq = self._append("gate_decision", verdict.to_payload(), context)
+        record = self.append_evidence("gate_decision", verdict.to_payload(), context)
+        # What the gate's human step asks about: a waiver or an acceptance names this record.
+        context["ti"].xcom_push(
+            key="gate_decision",
+            value={
+                "gate": self.gate_id,
+                "outcome": verdict.outcome.value,
+                "seq": record.seq,
+                "hash": record.hash,
+            },
+        )
         self.log.info(
-            "Gate %s: %s — %s (evidence #%d)", self.gate_id, verdict.outcome.value, verdict.reason, seq
+            "Gate %s: %s — %s (evidence #%d)", self.gate_id, verdict.outcome.value, verdict.reason, record.seq
         )
         return self.branches[verdict.outcome.value]
 
@@ -270,7 +280,9 @@ class RecordHumanDecisionOperator(_ReleaseStep):
     """Record a human answer (who, when, option, rationale) from a HITL task's result in evidence.
 
     An answer from someone outside the allowed users, or a waiver/acceptance without a rationale, is
-    recorded as unauthorized and clears nothing.
+    recorded as unauthorized and clears nothing. A waiver or an acceptance names the gate decision it
+    answered (``answers_decision``); if the gate has been decided again since, or the decision is one
+    it cannot clear (a blocked gate), it is recorded as unauthorized too, with the reason.
     """
 
     ui_color = "#e8eaf6"
@@ -293,7 +305,9 @@ class RecordHumanDecisionOperator(_ReleaseStep):
         self.xcom_key = xcom_key
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from release_gates.gates import HumanChoice, read_answer
+        from dataclasses import replace
+
+        from release_gates.gates import HumanChoice, binding_problem, read_answer
 
         policy = self._policy()
         users = sorted({u for role in self.allowed_role for u in policy.users_of(role)})
@@ -306,6 +320,8 @@ class RecordHumanDecisionOperator(_ReleaseStep):
             users,
             needs_rationale=(HumanChoice.WAIVE, HumanChoice.ACCEPT_RISK),
         )
+        if answer.authorized and (problem := binding_problem(answer, self._records())):
+            answer = replace(answer, authorized=False, problem=problem)
         seq = self._append("human_decision", answer.to_payload(), context, actor=answer.user or None)
         self.log.info(
             "%s: %s by %s%s (evidence #%d)", self.hitl_task_id, answer.choice, answer.user,
@@ -360,7 +376,16 @@ class SignoffCheckOperator(_ReleaseStep, BaseBranchOperator):
     """Record every approval answer and proceed only if each approval role approved (two-person rule).
 
     Trigger rule ALL_DONE: an ApprovalOperator that was rejected skips its direct downstream, so this
-    step sits behind per-approval markers and reads the answers itself. No answer is a rejection.
+    step sits behind per-approval markers and reads the answers itself. Two people means two people:
+    an approval counts only from a user who approved no other step of this release, and not from the
+    user who triggered it unless the approval's ``allow_submitter`` says so; an approval that does
+    not count is recorded with the reason. No answer in time is a rejection (recorded ``timed_out``,
+    with no user); an approval step that ended without any answer, or with one that names no user, is
+    recorded as an error — never as somebody's rejection.
+
+    :param approvals: approval task id → role.
+    :param approval_names: approval task id → the policy's approval it belongs to (default: none,
+        which lets no submitter approve).
     """
 
     ui_color = "#fff3cd"
@@ -371,34 +396,34 @@ class SignoffCheckOperator(_ReleaseStep, BaseBranchOperator):
         approvals: dict[str, str],
         promote: str,
         hold: str,
+        approval_names: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("trigger_rule", "all_done")
         super().__init__(**kwargs)
         self.approvals = approvals  # approval task id → role
+        self.approval_names = dict(approval_names or {})
         self.promote = promote
         self.hold = hold
 
     def choose_branch(self, context: Context) -> str:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from release_gates.gates import HumanChoice, fold, gates_cleared, read_answer, signed_off
+        from release_gates.gates import fold, gates_cleared, signed_off
 
         policy = self._policy()
-        gates_stage = [r.payload for r in self._records() if r.kind == "release_decision"]
+        records = self._records()
+        gates_stage = [r.payload for r in records if r.kind == "release_decision"]
         if not gates_stage or not gates_stage[-1].get("cleared"):
             # The release was held before sign-off: nobody was asked, so there is nothing to record.
             raise AirflowSkipException("gates not cleared; sign-off was not requested")
-        ti = context["ti"]
+        started: dict[str, Any] = next((r.payload for r in records if r.kind == "release_started"), {})
+        approved_by: dict[str, str] = {}
         for task_id, role in self.approvals.items():
-            answer = read_answer(
-                task_id, None, ti.xcom_pull(task_ids=task_id, key="answer"),
-                {"Approve": HumanChoice.APPROVE, "Reject": HumanChoice.REJECT}, policy.users_of(role),
-            )  # fmt: skip
-            payload = {**answer.to_payload(), "role": role}
-            if answer.choice is None:
-                payload["choice"] = HumanChoice.REJECT.value  # no answer (timeout) counts as a rejection
-            self._append("human_decision", payload, context, actor=answer.user or None)
+            payload = self._approval_payload(
+                policy, task_id, role, context, submitter=started.get("triggered_by"), approved_by=approved_by
+            )
+            self._append("human_decision", payload, context, actor=payload["user"] or None)
         state = fold(self._records())
         cleared, gate_reasons = gates_cleared(policy, state)
         approved, reasons = signed_off(list(self.approvals), state)
@@ -408,6 +433,56 @@ class SignoffCheckOperator(_ReleaseStep, BaseBranchOperator):
             "Sign-off %s: %s", "complete" if approved else "REFUSED", "; ".join(reasons) or "all approved"
         )
         return self.promote if approved and cleared else self.hold
+
+    def _approval_payload(
+        self,
+        policy: ReleasePolicy,
+        task_id: str,
+        role: str,
+        context: Context,
+        *,
+        submitter: str | None,
+        approved_by: dict[str, str],
+    ) -> dict[str, Any]:
+        """One approval step's answer as recorded: who, what, and — if it does not count — why."""
+        from dataclasses import replace
+
+        from release_gates.gates import HumanChoice, approval_problem, read_answer
+
+        xcom = context["ti"].xcom_pull(task_ids=task_id, key="answer")
+        options = {"Approve": HumanChoice.APPROVE, "Reject": HumanChoice.REJECT}
+        answer = read_answer(task_id, None, xcom, options, policy.users_of(role))
+        name = self.approval_names.get(task_id)
+        allow = bool(name in policy.approvals and policy.approvals[name].allow_submitter)
+        if problem := approval_problem(
+            answer, submitter=submitter, allow_submitter=allow, approved_by=approved_by
+        ):
+            answer = replace(answer, authorized=False, problem=problem)
+        if answer.authorized and answer.choice is HumanChoice.APPROVE and answer.user:
+            approved_by[answer.user] = task_id
+        payload = {**answer.to_payload(), "role": role, "approval": name}
+        if answer.choice is None:
+            # Nobody's decision: the step failed, was lost, or its answer names no user. It holds the
+            # release like a rejection would, but is recorded as what it is.
+            payload["status"] = "error"
+            payload["problem"] = (
+                answer.problem
+                if xcom
+                else (
+                    f"the approval step ended without a recorded answer (state "
+                    f"{self._task_state(context, task_id)}); nobody's decision is assumed"
+                )
+            )
+        return payload
+
+    @staticmethod
+    def _task_state(context: Context, task_id: str) -> str:
+        ti: Any = context["ti"]
+        try:
+            states = ti.get_task_states(dag_id=ti.dag_id, task_ids=[task_id], run_ids=[ti.run_id])
+            return str(states.get(ti.run_id, {}).get(task_id, "unknown"))
+        except Exception:  # the state only improves the message
+            return "unknown"
 
 
 class SealReleaseOperator(_ReleaseStep):

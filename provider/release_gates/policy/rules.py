@@ -102,7 +102,43 @@ def _check_approvals(policy: ReleasePolicy) -> Problems:
             )
         if len(set(approval.roles)) != len(approval.roles):
             problems.append((("approvals", name, "roles"), "a role is listed twice"))
-    return problems
+    return problems + _check_distinct_approvers(policy)
+
+
+def _check_distinct_approvers(policy: ReleasePolicy) -> Problems:
+    """Every approval role of every approval is answered by another person: the roles' users must
+    be able to fill all of them at once (a matching of people to approval steps, each person once)."""
+    steps = [  # unknown, empty and repeated roles are problems of their own (above)
+        (name, approval.roles.index(role), role)
+        for name, approval in policy.approvals.items()
+        for role in dict.fromkeys(approval.roles)
+        if role in policy.owners and policy.owners[role].users
+    ]
+    person_of: dict[str, int] = {}  # user → the step they fill
+
+    def place(step: int, tried: set[str]) -> bool:  # Kuhn's augmenting path
+        for user in policy.users_of(steps[step][2]):
+            if user in tried:
+                continue
+            tried.add(user)
+            if user not in person_of or place(person_of[user], tried):
+                person_of[user] = step
+                return True
+        return False
+
+    unfilled = [step for step in range(len(steps)) if not place(step, set())]
+    if not unfilled:
+        return []
+    people = sorted({u for _, _, role in steps for u in policy.users_of(role)})
+    name, index, role = steps[unfilled[0]]
+    return [
+        (
+            ("approvals", name, "roles", index),
+            f"sign-off needs {len(steps)} distinct people (one per approval role), but the users of "
+            f"these roles ({', '.join(people)}) can fill only {len(steps) - len(unfilled)}; "
+            f"role {role!r} has nobody left — add users, or drop a role",
+        )
+    ]
 
 
 def _check_datasets(policy: ReleasePolicy, check: CheckSpec, base: Path_) -> list[tuple[Path_, str]]:

@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from release_gates.kinds.common import DeploymentTargetSpec
 from release_gates.kinds.fields import Duration, PolicyModel, is_templated
@@ -39,16 +39,34 @@ class BinaryLabels(PolicyModel):
 
 
 class Release(PolicyModel):
-    model: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="Model name, as registered.")
-    risk_tier: Literal["low", "medium", "high", "critical"] = "high"
-    description: str = ""
+    model: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="Model name, as registered; names the release DAG (release_<model>) and evidence.",
+        examples=["income-classifier"],
+    )
+    risk_tier: Literal["low", "medium", "high", "critical"] = Field(
+        default="high", description="Risk tier of the model, shown on every report and notice."
+    )
+    description: str = Field(default="", description="What the model decides, in one sentence.")
 
 
 class OwnerRole(PolicyModel):
-    users: list[str] = Field(default_factory=list, description="Airflow user names who act for this role.")
-    email: str | None = None
-    slack_channel: str | None = None
-    description: str = ""
+    users: list[str] = Field(
+        default_factory=list,
+        description="Airflow user names who act for this role (answer its human steps, sign off).",
+        examples=[["alice", "bob"]],
+    )
+    email: str | None = Field(
+        default=None,
+        description="Where the role's notices go (with notifications.smtp_conn_id).",
+        examples=["ml-team@example.org"],
+    )
+    slack_channel: str | None = Field(
+        default=None,
+        description="Slack channel of the role's notices (with notifications.slack_conn_id).",
+        examples=["#ml-releases"],
+    )
+    description: str = Field(default="", description="What the role is accountable for.")
 
     @field_validator("email")
     @classmethod
@@ -59,11 +77,21 @@ class OwnerRole(PolicyModel):
 
 
 class RemediationSla(PolicyModel):
-    critical: Duration = timedelta(hours=24)
-    high: Duration = timedelta(days=3)
-    medium: Duration = timedelta(days=10)
-    low: Duration = timedelta(days=30)
-    info: Duration = timedelta(days=90)
+    """Severity → time to fix a failed check's remediation item (its deadline is now + this)."""
+
+    critical: Duration = Field(default=timedelta(hours=24), description="Time to fix a CRITICAL finding.")
+    high: Duration = Field(default=timedelta(days=3), description="Time to fix a HIGH finding.")
+    medium: Duration = Field(default=timedelta(days=10), description="Time to fix a MEDIUM finding.")
+    low: Duration = Field(default=timedelta(days=30), description="Time to fix a LOW finding.")
+    info: Duration = Field(default=timedelta(days=90), description="Time to fix an INFO finding.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _any_case(cls, data: object) -> object:
+        # Severities are written upper-case elsewhere (max_findings, severity): accept CRITICAL too.
+        if isinstance(data, dict):
+            return {key.lower() if isinstance(key, str) else key: value for key, value in data.items()}
+        return data
 
     def for_severity(self, severity: Severity) -> timedelta:
         value: timedelta = getattr(self, severity.value.lower())
@@ -91,15 +119,39 @@ class DatasetOverrides(PolicyModel):
 
 
 class Dataset(BinaryLabels):
-    uri: str = Field(min_length=1, description="Local path, s3://…, or sql://<conn_id>/<table>.")
-    sha256: str | None = Field(default=None, description="Pinned content fingerprint.")
-    format: Literal["parquet", "csv", "sql"] | None = None
-    owner: str | None = Field(default=None, description="Team or person accountable for the data.")
-    description: str | None = None
-    legal_basis: str | None = None
-    label: str | None = None
-    prediction: str | None = None
-    score: str | None = None
+    uri: str = Field(
+        min_length=1,
+        description="Local path (relative to the policy file), s3://…, or sql://<conn_id>/<table>.",
+        examples=["data/eval.parquet"],
+    )
+    sha256: str | None = Field(
+        default=None, description="Pinned content fingerprint (lineage FAILs on a mismatch; none → WARN)."
+    )
+    format: Literal["parquet", "csv", "sql"] | None = Field(
+        default=None, description="How to read uri (default: from its suffix or scheme)."
+    )
+    owner: str | None = Field(
+        default=None, description="Team or person accountable for the data.", examples=["data-platform"]
+    )
+    description: str | None = Field(
+        default=None,
+        description="What the data is (lineage needs it documented).",
+        examples=["Scored hold-out set"],
+    )
+    legal_basis: str | None = Field(
+        default=None,
+        description="Why the data may be used (lineage needs it documented).",
+        examples=["public data set (CC0)"],
+    )
+    label: str | None = Field(
+        default=None, description="Ground-truth column (binary).", examples=["approved"]
+    )
+    prediction: str | None = Field(
+        default=None, description="The model's decision column (binary).", examples=["prediction"]
+    )
+    score: str | None = Field(
+        default=None, description="The model's score / probability column, if any.", examples=["score"]
+    )
     predictions: Literal["scored", "declared"] = Field(
         default="scored",
         description="With a candidate: 'scored' replaces the prediction/score columns with the "
@@ -125,16 +177,32 @@ class Dataset(BinaryLabels):
 
 
 class Approval(PolicyModel):
-    roles: list[str] = Field(min_length=1)
-    timeout: Duration = timedelta(hours=24)
-    description: str = ""
+    """One sign-off: a user of each role approves. Every approval of a release takes another person."""
+
+    roles: list[str] = Field(
+        min_length=1,
+        description="Owner roles that must each approve (one distinct person per role).",
+        examples=[["ml_owner", "release_manager"]],
+    )
+    timeout: Duration = Field(
+        default=timedelta(hours=24), description="No answer within this time is a rejection."
+    )
+    description: str = Field(default="", description="What the sign-off attests, shown to the approvers.")
+    allow_submitter: bool = Field(
+        default=False,
+        description="Whether the user who triggered the release may approve it here (default: no).",
+    )
 
 
 class Notifications(PolicyModel):
     """How owners and stakeholders are told. With no connection configured, notices go to the task log."""
 
-    smtp_conn_id: str | None = None
-    slack_conn_id: str | None = None
+    smtp_conn_id: str | None = Field(
+        default=None, description="Airflow SMTP connection for e-mail notices to the roles' email."
+    )
+    slack_conn_id: str | None = Field(
+        default=None, description="Airflow Slack connection for notices to the roles' slack_channel."
+    )
     stakeholders: list[str] = Field(
         default_factory=list, description="Roles that receive the plain-language stakeholder notice."
     )
@@ -143,6 +211,10 @@ class Notifications(PolicyModel):
 class Deployment(PolicyModel):
     """Where an approved release is promoted, and how it is smoke-checked (the target's health)."""
 
-    target: DeploymentTargetSpec
+    target: DeploymentTargetSpec = Field(
+        description="The deployment target an approved release is promoted on."
+    )
     version: str = Field(default="{{ params.model_version }}", description="Version to promote (templated).")
-    stable_timeout: Duration = timedelta(minutes=15)
+    stable_timeout: Duration = Field(
+        default=timedelta(minutes=15), description="How long the target may take to become stable."
+    )

@@ -21,12 +21,20 @@ from release_gates.kinds.fields import (
 class Waiver(PolicyModel):
     """An accepted finding. Never open-ended: owner and expiry are required."""
 
-    id: str = Field(min_length=1, description="Finding id it covers, e.g. CVE-2025-0001.")
-    owner: str = Field(min_length=1, description="Owner role accountable for the accepted risk.")
-    statement: str = Field(min_length=1, description="Why the risk is accepted.")
-    expires: date
-    paths: list[str] = Field(default_factory=list)
-    purls: list[str] = Field(default_factory=list)
+    id: str = Field(
+        min_length=1, description="Finding id it covers, e.g. CVE-2025-0001.", examples=["CVE-2025-0001"]
+    )
+    owner: str = Field(
+        min_length=1, description="Owner role accountable for the accepted risk.", examples=["security"]
+    )
+    statement: str = Field(
+        min_length=1,
+        description="Why the risk is accepted.",
+        examples=["Not reachable: the package is unused at run time."],
+    )
+    expires: date = Field(description="Last day the waiver applies (YYYY-MM-DD); never open-ended.")
+    paths: list[str] = Field(description="Restrict to findings in these paths.", default_factory=list)
+    purls: list[str] = Field(description="Restrict to these package URLs.", default_factory=list)
     gates: list[str] = Field(default_factory=list, description="Restrict to these gates (default: all).")
 
     def is_active(self, today: date) -> bool:
@@ -37,11 +45,20 @@ FairnessMetric = Literal["selection_rate", "tpr", "fpr", "fnr", "precision", "er
 
 
 class Criterion(PolicyModel):
-    metric: FairnessMetric
-    ratio_min: Fraction | None = None
-    difference_max: Fraction | None = None
-    rationale: str = ""
-    severity: SeverityField | None = None
+    metric: FairnessMetric = Field(description="Rate compared between groups.")
+    ratio_min: Fraction | None = Field(
+        default=None,
+        description="Smallest allowed ratio of a group's rate to the reference group's (e.g. 0.8: "
+        "four-fifths rule).",
+    )
+    difference_max: Fraction | None = Field(
+        default=None,
+        description="Largest allowed absolute difference between a group's rate and the reference group's.",
+    )
+    rationale: str = Field(default="", description="Why this criterion, quoted in findings.")
+    severity: SeverityField | None = Field(
+        default=None, description="Severity of a breach (default: the check's)."
+    )
 
     @model_validator(mode="after")
     def _one_rule(self) -> Criterion:
@@ -65,29 +82,41 @@ class Criterion(PolicyModel):
 
 class ModelRef(PolicyModel):
     uri: str = Field(min_length=1, description="skops file, or module:callable.")
-    sha256: str | None = None
-    format: Literal["skops", "callable"] = "skops"
+    sha256: str | None = Field(
+        default=None,
+        description="Pinned sha256 of the file (checked before loading; none: INCONCLUSIVE unless "
+        "allow_unpinned_model).",
+    )
+    format: Literal["skops", "callable"] = Field(
+        default="skops", description="skops file or a module:callable."
+    )
     trusted_types: list[str] = Field(
         default_factory=list, description="Extra types a skops file may contain beyond skops' defaults."
     )
 
 
 class DeploymentTargetSpec(PolicyModel):
-    type: Literal["ecs", "lambda", "sagemaker", "s3_pointer"]
+    type: Literal["ecs", "lambda", "sagemaker", "s3_pointer"] = Field(
+        description="Platform: ecs, lambda, sagemaker or s3_pointer."
+    )
     name: str = Field(min_length=1, description="Service/function/endpoint name, or bucket/key.")
-    cluster: str | None = None
-    alias: str | None = None
-    health_url: str | None = None
-    aws_conn_id: str = "aws_default"
-    region: str | None = None
-    health_expected_status: Annotated[int, Field(ge=100, le=599)] = 200
+    cluster: str | None = Field(default=None, description="ECS: the cluster.")
+    alias: str | None = Field(
+        default=None, description="Lambda: the alias that serves (required for lambda)."
+    )
+    health_url: str | None = Field(default=None, description="URL probed after a change (smoke check).")
+    aws_conn_id: str = Field(default="aws_default", description="Airflow AWS connection.")
+    region: str | None = Field(default=None, description="AWS region (default: the connection's).")
+    health_expected_status: Annotated[int, Field(ge=100, le=599)] = Field(
+        default=200, description="HTTP status the health probe must return."
+    )
     health_json_field: str | None = Field(
         default=None, description="Dotted path into the probe's JSON body that must hold health_json_value."
     )
     health_json_value: str | int | float | bool | None = Field(
         default=None, description="Expected value at health_json_field (default: any truthy value)."
     )
-    health_timeout: Duration = timedelta(seconds=5)
+    health_timeout: Duration = Field(default=timedelta(seconds=5), description="Timeout of one health probe.")
     poll_interval: Duration = Field(
         default=timedelta(seconds=5), description="Pause between platform state polls while waiting."
     )
@@ -102,8 +131,8 @@ class DeploymentTargetSpec(PolicyModel):
 
 
 class PiiPattern(PolicyModel):
-    name: Identifier
-    regex: str
+    name: Identifier = Field(description="Pattern name, used in findings.")
+    regex: str = Field(description="Regular expression of the PII.")
 
     @field_validator("regex")
     @classmethod

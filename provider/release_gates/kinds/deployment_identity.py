@@ -18,8 +18,11 @@ def _both() -> list[IdentityFact]:
 
 
 class DeploymentIdentityCheck(CheckSpecBase):
-    kind: Literal["deployment_identity"]
-    target: DeploymentTargetSpec
+    kind: Literal["deployment_identity"] = Field(
+        description="deployment_identity: the version about to serve carries the judged model and "
+        "scanned image."
+    )
+    target: DeploymentTargetSpec = Field(description="The deployment target whose version is read.")
     version: str = Field(
         default="{{ params.model_version }}",
         min_length=1,

@@ -12,16 +12,41 @@ from release_gates.kinds.fields import CheckSpecBase, OpenUnit
 
 
 class FairnessCheck(CheckSpecBase):
-    kind: Literal["fairness"]
-    data: str
-    sensitive_features: list[str] = Field(min_length=1)
-    intersectional: bool = False
-    reference_group: dict[str, str] | None = None
-    min_group_size: Annotated[int, Field(ge=1)] = 30
-    min_cell_size: Annotated[int, Field(ge=1)] = 10
-    confidence: OpenUnit = 0.95
-    decision: Literal["interval", "point_estimate"] = "interval"
-    criteria: list[Criterion] = Field(min_length=1)
+    kind: Literal["fairness"] = Field(
+        description="fairness: per-group rates with confidence intervals, judged against criteria."
+    )
+    data: str = Field(
+        description="Dataset with label and prediction columns (with a candidate: one of scoring.datasets).",
+        examples=["eval"],
+    )
+    sensitive_features: list[str] = Field(
+        description="Columns that define the groups (e.g. sex, race).", examples=[["sex"]], min_length=1
+    )
+    intersectional: bool = Field(
+        default=False, description="Also judge every combination of the sensitive features."
+    )
+    reference_group: dict[str, str] | None = Field(
+        default=None,
+        description="Feature → the group others are compared with (default: the group with the highest "
+        "rate).",
+    )
+    min_group_size: Annotated[int, Field(ge=1)] = Field(
+        default=30, description="Groups with fewer rows make a criterion INCONCLUSIVE."
+    )
+    min_cell_size: Annotated[int, Field(ge=1)] = Field(
+        default=10, description="Groups under this size are shown as <N in reports (small-cell suppression)."
+    )
+    confidence: OpenUnit = Field(default=0.95, description="Confidence level of the Wilson intervals.")
+    decision: Literal["interval", "point_estimate"] = Field(
+        default="interval",
+        description="interval: pass only if the criterion holds at the unfavourable end of the "
+        "intervals; point_estimate: judge the point estimates.",
+    )
+    criteria: list[Criterion] = Field(
+        description="What must hold between groups: metric plus ratio_min or difference_max.",
+        examples=[[{"metric": "selection_rate", "ratio_min": 0.8}]],
+        min_length=1,
+    )
 
     def dataset_refs(self) -> list[tuple[str, str]]:
         return [("data", self.data)]

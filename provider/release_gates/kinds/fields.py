@@ -10,7 +10,7 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from release_gates.results import Severity
 
@@ -42,7 +42,18 @@ def duration_input(value: Any) -> Any:
     return parse_duration(value)
 
 
-Duration = Annotated[timedelta, BeforeValidator(duration_input)]
+#: What editors are told a duration looks like (the policy's JSON Schema): ``30m``, ``24h``, ``3d``,
+#: ``2w``, a number of seconds, or ISO 8601 (``P1D``, as a dumped policy writes it).
+DURATION_JSON_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*[smhdw]\s*$"},
+        {"type": "string", "pattern": "^P"},
+        {"type": "number", "exclusiveMinimum": 0},
+    ],
+    "description": "A duration: 30m, 24h, 3d, 2w (or seconds).",
+}
+
+Duration = Annotated[timedelta, BeforeValidator(duration_input), WithJsonSchema(DURATION_JSON_SCHEMA)]
 
 
 def format_duration(value: timedelta) -> str:
@@ -73,8 +84,15 @@ def _positive(value: float) -> float:
 
 
 def severity_input(value: Any) -> Any:
-    # Policies are written by people: accept "high" as well as "HIGH".
-    return value.upper() if isinstance(value, str) else value
+    # Policies are written by people: accept "high" as well as "HIGH" (stored upper-case).
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+#: Severities in either case, for editors (the policy's JSON Schema); the model stores upper case.
+SEVERITY_JSON_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "enum": [*(s.value for s in Severity), *(s.value.lower() for s in Severity)],
+}
 
 
 def _identifier(value: str) -> str:
@@ -86,8 +104,10 @@ def _identifier(value: str) -> str:
 Fraction = Annotated[float, AfterValidator(_fraction)]
 OpenUnit = Annotated[float, AfterValidator(_open_unit)]
 PositiveFloat = Annotated[float, AfterValidator(_positive)]
-SeverityField = Annotated[Severity, BeforeValidator(severity_input)]
-Identifier = Annotated[str, AfterValidator(_identifier)]
+SeverityField = Annotated[Severity, BeforeValidator(severity_input), WithJsonSchema(SEVERITY_JSON_SCHEMA)]
+Identifier = Annotated[
+    str, AfterValidator(_identifier), WithJsonSchema({"type": "string", "pattern": "^[a-z][a-z0-9_]*$"})
+]
 
 
 def is_templated(value: Any) -> bool:
@@ -103,7 +123,7 @@ class CheckSpecBase(PolicyModel):
     """What every check spec has: an id within its gate, a description and a failure severity."""
 
     id: Identifier | None = Field(default=None, description="Unique within the gate; defaults to kind.")
-    description: str = ""
+    description: str = Field(default="", description="What the check is for, shown in reports.")
     severity: SeverityField = Field(default=Severity.HIGH, description="Severity of a failure of this check.")
 
     @property

@@ -11,10 +11,19 @@ from release_gates.kinds.fields import CheckSpecBase, Fraction
 
 
 class LineageCheck(CheckSpecBase):
-    kind: Literal["lineage"]
-    datasets: list[str] = Field(min_length=1)
+    kind: Literal["lineage"] = Field(
+        description="lineage: datasets declared, documented and pinned; expectation suites; labelling "
+        "standards."
+    )
+    datasets: list[str] = Field(
+        description="Datasets whose lineage is checked (names under datasets:).",
+        min_length=1,
+        examples=[["train", "eval"]],
+    )
     suites: dict[str, str] = Field(
-        default_factory=dict, description="Dataset name → Great Expectations suite JSON file."
+        default_factory=dict,
+        description="Dataset name → Great Expectations suite JSON file (relative to the policy file).",
+        examples=[{"eval": "gx/eval.json"}],
     )
     label_balance: dict[str, Fraction] | None = Field(
         default=None, description="Bounds on the positive-label share: {min: 0.05, max: 0.5}."

@@ -12,9 +12,13 @@ from release_gates.kinds.fields import CheckSpecBase
 
 
 class OpsReadinessCheck(CheckSpecBase):
-    kind: Literal["ops_readiness"]
-    target: DeploymentTargetSpec
-    require_alarm_actions: bool = True
+    kind: Literal["ops_readiness"] = Field(
+        description="ops_readiness: alarms with actions watch the target; model and image pinned."
+    )
+    target: DeploymentTargetSpec = Field(description="The deployment target whose alarms are checked.")
+    require_alarm_actions: bool = Field(
+        default=True, description="Every alarm must have an action (else FAIL)."
+    )
     image: str | None = Field(default=None, description="Image the release ships; must be pinned by digest.")
     model_uri: str | None = Field(default=None, description="Model artifact the release ships.")
     model_sha256: str | None = Field(default=None, description="The artifact's pinned sha256.")

@@ -13,11 +13,17 @@ from release_gates.kinds.fields import CheckSpecBase, Duration
 
 
 class RollbackDrillCheck(CheckSpecBase):
-    kind: Literal["rollback_drill"]
-    target: DeploymentTargetSpec
-    previous_version: str | None = None
-    rto_budget: Duration = timedelta(minutes=15)
-    dry_run: bool = False
+    kind: Literal["rollback_drill"] = Field(
+        description="rollback_drill: roll the target back and forward, within an RTO budget."
+    )
+    target: DeploymentTargetSpec = Field(description="The deployment target drilled.")
+    previous_version: str | None = Field(
+        default=None, description="Version rolled back to (default: the one before the current)."
+    )
+    rto_budget: Duration = Field(
+        default=timedelta(minutes=15), description="Most time a rollback may take to recover (else FAIL)."
+    )
+    dry_run: bool = Field(default=False, description="Plan the drill without changing the target.")
     stable_timeout: Duration | None = Field(
         default=None, description="How long to wait for the target to settle (default: rto_budget)."
     )

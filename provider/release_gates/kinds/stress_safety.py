@@ -19,27 +19,47 @@ from release_gates.kinds.fields import (
 
 
 class StressScenario(PolicyModel):
-    name: Identifier
-    kind: Literal["baseline", "gaussian_noise", "missing_values", "category_swap"]
-    columns: list[str] = Field(default_factory=list)
-    relative_std: PositiveFloat | None = None
-    rate: Fraction | None = None
+    name: Identifier = Field(description="Scenario name, shown in findings.")
+    kind: Literal["baseline", "gaussian_noise", "missing_values", "category_swap"] = Field(
+        description="baseline (no change), gaussian_noise, missing_values or category_swap."
+    )
+    columns: list[str] = Field(
+        description="Columns perturbed (default: every feature the kind applies to).", default_factory=list
+    )
+    relative_std: PositiveFloat | None = Field(
+        default=None, description="gaussian_noise: noise standard deviation relative to the column's."
+    )
+    rate: Fraction | None = Field(
+        default=None, description="missing_values / category_swap: share of rows changed."
+    )
 
 
 class StressSafetyCheck(CheckSpecBase):
-    kind: Literal["stress_safety"]
-    data: str
+    kind: Literal["stress_safety"] = Field(
+        description="stress_safety: error ceilings per subgroup with perturbed inputs."
+    )
+    data: str = Field(description="Dataset with the label column to stress the model on.")
     model: ModelRef | None = Field(
         default=None, description="The model under stress (default: the policy's candidate)."
     )
-    sensitive_features: list[str] = Field(min_length=1)
-    metric: Literal["error_rate", "fnr", "fpr"] = "error_rate"
-    ceiling: Fraction
-    scenarios: list[StressScenario] = Field(min_length=1)
-    min_group_size: Annotated[int, Field(ge=1)] = 30
-    min_cell_size: Annotated[int, Field(ge=1)] = 10
-    confidence: OpenUnit = 0.95
-    seed: int = 0
+    sensitive_features: list[str] = Field(description="Columns that define the subgroups.", min_length=1)
+    metric: Literal["error_rate", "fnr", "fpr"] = Field(
+        default="error_rate", description="Error metric held under the ceiling per subgroup."
+    )
+    ceiling: Fraction = Field(
+        description="Highest allowed metric (upper confidence bound) of any subgroup in any scenario."
+    )
+    scenarios: list[StressScenario] = Field(
+        description="Perturbations to run (name, kind, columns, strength).", min_length=1
+    )
+    min_group_size: Annotated[int, Field(ge=1)] = Field(
+        default=30, description="Subgroups with fewer rows are INCONCLUSIVE."
+    )
+    min_cell_size: Annotated[int, Field(ge=1)] = Field(
+        default=10, description="Subgroups under this size are shown as <N in reports."
+    )
+    confidence: OpenUnit = Field(default=0.95, description="Confidence level of the upper bounds.")
+    seed: int = Field(default=0, description="Seed of the perturbations.")
     allow_unpinned_model: bool = Field(
         default=False,
         description="Judge a model: with no sha256 pin anyway (default: INCONCLUSIVE, nothing to bind the "

@@ -29,7 +29,9 @@ class Candidate(PolicyModel):
 
     uri: str = Field(min_length=1, description="Model file: a path or file:// URI (templated).")
     sha256: str = Field(min_length=1, description="sha256 of the model file (templated).")
-    format: Literal["skops", "onnx"] = "skops"
+    format: Literal["skops", "onnx"] = Field(
+        default="skops", description="Model file format: skops (trusted types only) or onnx (extra [onnx])."
+    )
     trusted_types: list[str] = Field(
         default_factory=list, description="Extra types a skops file may contain beyond skops' defaults."
     )

@@ -8,16 +8,84 @@ from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
+import yaml
 from pydantic import BaseModel, ValidationError
 
 from release_gates._yaml import LocatedYaml, Path_, YamlSyntaxError, load_located
 from release_gates.kinds import KIND_NAMES
+from release_gates.policy.describe import example_line, model_example
 from release_gates.policy.model import ReleasePolicy
 from release_gates.policy.problems import PolicyError, PolicyProblem
 from release_gates.policy.rules import cross_check
+from release_gates.policy.sections import Approval, Dataset, OwnerRole
 
 #: A policy is configuration written by people; anything bigger is a mistake or an attack.
 MAX_POLICY_BYTES = 1 << 20
+
+#: Names new users try (from other tools, or guessing) → the policy's fields that mean it. Only the
+#: names the model at that place has are suggested.
+FIELD_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "contact": ("email", "slack_channel"),
+    "contacts": ("email", "slack_channel"),
+    "mail": ("email",),
+    "e_mail": ("email",),
+    "slack": ("slack_channel",),
+    "channel": ("slack_channel",),
+    "members": ("users",),
+    "people": ("users",),
+    "user": ("users",),
+    "approvers": ("roles", "users"),
+    "role": ("roles", "owner"),
+    "path": ("uri",),
+    "file": ("uri",),
+    "url": ("uri",),
+    "location": ("uri",),
+    "hash": ("sha256",),
+    "checksum": ("sha256",),
+    "digest": ("sha256",),
+    "target": ("label", "target"),
+    "target_column": ("label",),
+    "label_column": ("label",),
+    "y": ("label",),
+    "prediction_column": ("prediction",),
+    "predicted": ("prediction",),
+    "score_column": ("score",),
+    "probability": ("score",),
+    "proba": ("score",),
+    "protected_attributes": ("sensitive_features",),
+    "protected_features": ("sensitive_features",),
+    "sensitive": ("sensitive_features",),
+    "sensitive_columns": ("sensitive_features",),
+    "sensitive_attributes": ("sensitive_features",),
+    "name": ("id", "model"),
+    "model_name": ("model",),
+    "version": ("policy_version", "version"),
+    "type": ("kind", "type"),
+    "check": ("kind",),
+    "owners": ("owner",),
+    "team": ("owner",),
+    "expiry": ("expires",),
+    "expires_on": ("expires",),
+    "expiration": ("expires",),
+    "reason": ("rationale", "statement"),
+    "justification": ("rationale", "statement"),
+    "sla": ("remediation_sla",),
+    "tier": ("risk_tier",),
+    "risk": ("risk_tier",),
+    "data": ("datasets", "data"),
+    "dataset": ("data", "datasets"),
+    "metrics": ("criteria",),
+    "thresholds": ("criteria", "max_findings"),
+    "min_ratio": ("ratio_min",),
+    "max_difference": ("difference_max",),
+}
+
+#: Sections that map a name to an entry: the entry model and an example name.
+_KEYED_SECTIONS: dict[str, tuple[type[BaseModel], str]] = {
+    "approvals": (Approval, "release"),
+    "owners": (OwnerRole, "ml_owner"),
+    "datasets": (Dataset, "eval"),
+}
 
 
 def _too_big(size: int) -> str:
@@ -78,7 +146,7 @@ def _translate(exc: ValidationError, located: LocatedYaml, source: str) -> list[
         path, missing = _data_path(error["loc"], located.data)
         if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
             path, missing = (*path, "kind"), error["type"] == "union_tag_not_found"
-        message = _message(error, path, located)
+        message = _message(error, path, located, missing=missing)
         line = located.line_of(path if not missing else path[:-1])
         problems.append(PolicyProblem(source, line, path, message))
     return problems
@@ -108,12 +176,16 @@ def _data_path(loc: tuple[str | int, ...], data: Any) -> tuple[Path_, bool]:
     return tuple(path), False
 
 
-def _message(error: Any, path: Path_, located: LocatedYaml) -> str:
+def _message(error: Any, path: Path_, located: LocatedYaml, *, missing: bool = False) -> str:
     kind = error["type"]
     if kind == "missing":
-        return "required field is missing"
+        return "required field is missing" + _what_to_write(path, located)
     if kind == "extra_forbidden":
         return _unknown_field_message(path, located)
+    if kind in ("model_type", "model_attributes_type", "dict_type") and not missing:
+        shape = _expected_shape(path, located)
+        if shape:
+            return shape
     if kind == "union_tag_invalid":
         return f"unknown check kind {error['input'].get('kind')!r} (expected one of: {', '.join(KIND_NAMES)})"
     if kind == "union_tag_not_found":
@@ -127,11 +199,55 @@ def _message(error: Any, path: Path_, located: LocatedYaml) -> str:
 
 
 def _unknown_field_message(path: Path_, located: LocatedYaml) -> str:
-    # Suggest the nearest known field: typos are the most common policy mistake.
+    # Suggest the nearest known field: typos and other tools' names are the commonest policy mistakes.
     model = _model_at(path[:-1], located.data)
     known = list(model.model_fields) if model is not None else []
-    close = difflib.get_close_matches(str(path[-1]), known, n=1)
-    return f"unknown field (did you mean {close[0]!r}?)" if close else "unknown field"
+    names = suggested_fields(str(path[-1]), known)
+    if not names:
+        return "unknown field" + (f" (known: {', '.join(known)})" if known else "")
+    return f"unknown field (did you mean {' or '.join(repr(n) for n in names)}?)"
+
+
+def suggested_fields(name: str, known: list[str]) -> list[str]:
+    """Known field names a writer of ``name`` probably meant: synonyms first, then close spellings."""
+    wanted = name.strip().lower().replace("-", "_").replace(" ", "_")
+    names = [n for n in FIELD_SYNONYMS.get(wanted, ()) if n in known]
+    if wanted in known and wanted != name:
+        names.insert(0, wanted)
+    names += difflib.get_close_matches(wanted, known, n=1)
+    return list(dict.fromkeys(names))
+
+
+def _what_to_write(path: Path_, located: LocatedYaml) -> str:
+    """`` (write `policy_version: 1`)``: the missing field with an example value."""
+    model = _model_at(path[:-1], located.data)
+    info = model.model_fields.get(str(path[-1])) if model is not None and path else None
+    if info is None:
+        return ""
+    return f" (write `{example_line(str(path[-1]), info)}`)"
+
+
+def _expected_shape(path: Path_, located: LocatedYaml) -> str | None:
+    """For a list or scalar where a mapping belongs: what the mapping looks like."""
+    if len(path) == 2 and path[0] in _KEYED_SECTIONS:
+        # `approvals: {roles: [...]}` — the section maps a name to an entry, not the entry's fields
+        section = str(path[0])
+        entry, key = _KEYED_SECTIONS[section]
+        example = {key: model_example(entry)}
+        return (
+            f"{section} maps a name to each entry, and {path[1]!r} is not a mapping of an entry's fields "
+            f"— write e.g. `{section}: {_inline(example)}`"
+        )
+    model = _model_at(path, located.data)
+    if model is not None:
+        return f"expected a mapping like `{_inline(model_example(model))}`"
+    parent = _model_at(path[:-1], located.data) if path else None
+    info = parent.model_fields.get(str(path[-1])) if parent is not None else None
+    return f"expected a mapping, e.g. `{example_line(str(path[-1]), info)}`" if info is not None else None
+
+
+def _inline(value: Any) -> str:
+    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10_000).strip()
 
 
 def _model_at(path: Path_, data: Any) -> type[BaseModel] | None:

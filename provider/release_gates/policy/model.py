@@ -28,13 +28,25 @@ POLICY_VERSION = 1
 
 
 class Gate(PolicyModel):
-    id: Identifier
-    owner: str = Field(min_length=1, description="Owner role (a key of `owners`).")
-    title: str = ""
-    rationale: str = Field(min_length=1, description="Why this gate exists, quoted in remediation items.")
-    mitigations: list[str] = Field(default_factory=list)
+    id: Identifier = Field(
+        description="Gate name (unique), e.g. data, ethics, security; names the gate's task group.",
+        examples=["ethics"],
+    )
+    owner: str = Field(min_length=1, description="Owner role (a key of `owners`).", examples=["ml_owner"])
+    title: str = Field(default="", description="Human-readable title for reports (default: the id).")
+    rationale: str = Field(
+        min_length=1,
+        description="Why this gate exists, quoted in remediation items.",
+        examples=["Decisions must not disadvantage a protected group."],
+    )
+    mitigations: list[str] = Field(
+        description="What the owner can do when the gate fails; listed in remediation items.",
+        default_factory=list,
+    )
     estimate: Duration | None = Field(default=None, description="Time estimate to run and review.")
-    checks: list[CheckSpec] = Field(min_length=1)
+    checks: list[CheckSpec] = Field(
+        description="The gate's checks (each a mapping with a kind:); they run in parallel.", min_length=1
+    )
     decision_timeout: Duration = Field(
         default=timedelta(hours=24),
         description="How long the owner has to decide on remediation (then: delay).",
@@ -42,19 +54,50 @@ class Gate(PolicyModel):
 
 
 class ReleasePolicy(PolicyModel):
-    policy_version: Literal[1]
-    release: Release
-    owners: dict[Identifier, OwnerRole] = Field(min_length=1)
-    remediation_sla: RemediationSla = RemediationSla()
-    datasets: dict[Identifier, Dataset] = Field(default_factory=dict)
-    candidate: Candidate | None = None
-    scoring: Scoring | None = None
-    gates: list[Gate] = Field(min_length=1)
-    waivers: list[Waiver] = Field(default_factory=list)
-    approvals: dict[Identifier, Approval] = Field(default_factory=dict)
-    deployment: Deployment | None = None
-    notifications: Notifications = Notifications()
-    monitoring: Monitoring | None = None
+    policy_version: Literal[1] = Field(description="Version of the policy language; write 1.")
+    release: Release = Field(description="The model being released.")
+    owners: dict[Identifier, OwnerRole] = Field(
+        description="Owner roles: role name → the Airflow users who act for it and how to reach them.",
+        min_length=1,
+    )
+    remediation_sla: RemediationSla = Field(
+        default=RemediationSla(),
+        description="Severity → time to fix a failed check (critical, high, medium, low, info; any case).",
+    )
+    datasets: dict[Identifier, Dataset] = Field(
+        description="Dataset name → where the data is and what it holds; checks name these datasets.",
+        default_factory=dict,
+    )
+    candidate: Candidate | None = Field(
+        default=None,
+        description="The model file under release, pinned by sha256; the release scores data with it.",
+    )
+    scoring: Scoring | None = Field(
+        default=None, description="Which datasets the candidate scores inside the release (needs candidate)."
+    )
+    gates: list[Gate] = Field(
+        description="The gates a release must pass, in order; each has an owner role and typed checks.",
+        min_length=1,
+    )
+    waivers: list[Waiver] = Field(
+        description="Accepted findings of every gate (image scans): finding id, owner, statement, expiry.",
+        default_factory=list,
+    )
+    approvals: dict[Identifier, Approval] = Field(
+        description="Sign-offs after all gates: sign-off name → the roles that must each approve.",
+        default_factory=dict,
+    )
+    deployment: Deployment | None = Field(
+        default=None,
+        description="Where an approved release is promoted (none: the release ends at the decision).",
+    )
+    notifications: Notifications = Field(
+        default=Notifications(),
+        description="How owners are told (SMTP / Slack connections); default: the task log.",
+    )
+    monitoring: Monitoring | None = Field(
+        default=None, description="Post-deployment monitoring; the monitoring DAG is built from it."
+    )
 
     _source: str = PrivateAttr(default="<memory>")
     _sha256: str = PrivateAttr(default="")

@@ -68,7 +68,7 @@ NonNegativeDuration = Annotated[timedelta, BeforeValidator(_non_negative_duratio
 class LogPartition(PolicyModel):
     """A Hive-style partition key of a Parquet inference log (``date=2025-03-01/…``)."""
 
-    column: str = Field(min_length=1)
+    column: str = Field(description="Partition key name (date in date=2025-03-01/).", min_length=1)
     format: str = Field(default="%Y-%m-%d", description="strftime pattern of the partition values.")
 
 
@@ -80,15 +80,19 @@ class InferenceLog(BinaryLabels):
         description="A Parquet file or directory (Hive partitions allowed), sql://<conn_id>/<table>, or a "
         "SQLAlchemy URL with ?table=.",
     )
-    format: Literal["parquet", "sql"] | None = None
+    format: Literal["parquet", "sql"] | None = Field(
+        default=None, description="parquet or sql (default: from uri)."
+    )
     timestamp: str = Field(default="timestamp", min_length=1, description="When the request was scored.")
     label: str | None = Field(default=None, description="Ground truth; null until the label arrives.")
-    prediction: str | None = None
-    score: str | None = None
+    prediction: str | None = Field(default=None, description="The logged decision column.")
+    score: str | None = Field(default=None, description="The logged score column.")
     features: list[str] | None = Field(
         default=None, description="Columns tested for data drift (default: those shared with the reference)."
     )
-    partition: LogPartition | None = None
+    partition: LogPartition | None = Field(
+        default=None, description="Hive-style partition key of a Parquet log directory."
+    )
 
 
 class _MonitoredCheck(PolicyModel):
@@ -99,73 +103,105 @@ class _MonitoredCheck(PolicyModel):
     gate_check: str | None = Field(
         default=None, description="'<gate>.<check>' whose thresholds this check inherits."
     )
-    severity: SeverityField | None = None
+    severity: SeverityField | None = Field(
+        default=None, description="Severity of a breach (default: the gate check's; error_rate: HIGH)."
+    )
 
 
 class DriftMonitor(_MonitoredCheck):
     """Data and prediction drift of each window against the release's reference dataset."""
 
-    drift_share: Fraction | None = None
-    threshold: PositiveFloat | None = None
-    column_thresholds: dict[str, PositiveFloat] | None = None
-    columns: list[str] | None = None
-    prediction_drift: bool | None = None
-    sample_rows: Annotated[int, Field(gt=0)] | None = None
+    drift_share: Fraction | None = Field(default=None, description="Overrides the gate check's drift_share.")
+    threshold: PositiveFloat | None = Field(default=None, description="Overrides the gate check's threshold.")
+    column_thresholds: dict[str, PositiveFloat] | None = Field(
+        default=None, description="Overrides the gate check's column_thresholds."
+    )
+    columns: list[str] | None = Field(default=None, description="Overrides the gate check's columns.")
+    prediction_drift: bool | None = Field(
+        default=None, description="Overrides the gate check's prediction_drift."
+    )
+    sample_rows: Annotated[int, Field(gt=0)] | None = Field(
+        default=None, description="Overrides the gate check's sample_rows."
+    )
 
 
 class FairnessMonitor(_MonitoredCheck):
     """Subgroup fairness on labelled windows, with the release gate's interval rule."""
 
-    sensitive_features: list[str] | None = None
-    criteria: list[Criterion] | None = None
-    intersectional: bool | None = None
-    reference_group: dict[str, str] | None = None
-    min_group_size: Annotated[int, Field(ge=1)] | None = None
-    confidence: OpenUnit | None = None
+    sensitive_features: list[str] | None = Field(
+        default=None, description="Overrides the gate check's sensitive_features."
+    )
+    criteria: list[Criterion] | None = Field(default=None, description="Overrides the gate check's criteria.")
+    intersectional: bool | None = Field(
+        default=None, description="Overrides the gate check's intersectional."
+    )
+    reference_group: dict[str, str] | None = Field(
+        default=None, description="Overrides the gate check's reference_group."
+    )
+    min_group_size: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="Overrides the gate check's min_group_size."
+    )
+    confidence: OpenUnit | None = Field(default=None, description="Overrides the gate check's confidence.")
 
 
 class ErrorRateMonitor(_MonitoredCheck):
     """Per-subgroup error rates on labelled windows against a ceiling (default: the stress test's)."""
 
-    metric: Literal["error_rate", "fnr", "fpr"] | None = None
-    ceiling: Fraction | None = None
-    sensitive_features: list[str] | None = None
-    min_group_size: Annotated[int, Field(ge=1)] | None = None
-    confidence: OpenUnit | None = None
+    metric: Literal["error_rate", "fnr", "fpr"] | None = Field(
+        default=None, description="Overrides the stress check's metric."
+    )
+    ceiling: Fraction | None = Field(default=None, description="Overrides the stress check's ceiling.")
+    sensitive_features: list[str] | None = Field(
+        default=None, description="Overrides the stress check's sensitive_features."
+    )
+    min_group_size: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="Overrides the stress check's min_group_size."
+    )
+    confidence: OpenUnit | None = Field(default=None, description="Overrides the stress check's confidence.")
 
 
 class VolumeMonitor(PolicyModel):
-    enabled: bool = True
+    enabled: bool = Field(default=True, description="Run the volume check.")
     min_rows: Annotated[int, Field(ge=1)] = Field(
         default=1, description="Fewer rows is a breach (an empty window always is)."
     )
-    max_rows: Annotated[int, Field(ge=1)] | None = None
-    severity: SeverityField = Severity.HIGH
+    max_rows: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="More rows is a breach (default: no upper bound)."
+    )
+    severity: SeverityField = Field(default=Severity.HIGH, description="Severity of a breach.")
 
 
 class FreshnessMonitor(PolicyModel):
-    enabled: bool = True
+    enabled: bool = Field(default=True, description="Run the freshness check.")
     max_staleness: Duration | None = Field(
         default=None,
         description="Newest row at most this long before the window end (default: half the window).",
     )
-    severity: SeverityField = Severity.HIGH
+    severity: SeverityField = Field(default=Severity.HIGH, description="Severity of a breach.")
 
 
 class MonitoredChecks(PolicyModel):
-    drift: DriftMonitor = DriftMonitor()
-    fairness: FairnessMonitor = FairnessMonitor()
-    error_rate: ErrorRateMonitor = ErrorRateMonitor()
-    volume: VolumeMonitor = VolumeMonitor()
-    freshness: FreshnessMonitor = FreshnessMonitor()
+    drift: DriftMonitor = Field(default=DriftMonitor(), description="Data and prediction drift per window.")
+    fairness: FairnessMonitor = Field(
+        default=FairnessMonitor(), description="Subgroup fairness on labelled windows."
+    )
+    error_rate: ErrorRateMonitor = Field(
+        default=ErrorRateMonitor(), description="Per-subgroup error rates on labelled windows."
+    )
+    volume: VolumeMonitor = Field(default=VolumeMonitor(), description="Row count per window.")
+    freshness: FreshnessMonitor = Field(default=FreshnessMonitor(), description="Newest row per window.")
 
 
 class PriorityRule(PolicyModel):
     """A breach at least this severe, affecting at least this share of the traffic, gets ``priority``."""
 
-    priority: Priority
-    min_severity: SeverityField = Severity.INFO
-    min_traffic_share: Fraction = 0.0
+    priority: Priority = Field(description="Priority given (P1 most urgent).")
+    min_severity: SeverityField = Field(
+        default=Severity.INFO, description="Least severe breach the rule matches."
+    )
+    min_traffic_share: Fraction = Field(
+        default=0.0, description="Smallest share of traffic affected the rule matches."
+    )
 
 
 DEFAULT_PRIORITY_RULES: tuple[PriorityRule, ...] = (
@@ -202,18 +238,22 @@ class Escalation(PolicyModel):
 class RollbackRule(PolicyModel):
     """Roll the deployment back when a check breaches at this priority in enough consecutive windows."""
 
-    check: MonitoredCheckName
-    min_priority: Priority = "P1"
-    consecutive_windows: Annotated[int, Field(ge=1)] = 1
+    check: MonitoredCheckName = Field(description="Monitored check whose breaches trigger the rollback.")
+    min_priority: Priority = Field(default="P1", description="Least urgent priority that counts.")
+    consecutive_windows: Annotated[int, Field(ge=1)] = Field(
+        default=1, description="Windows in a row that must breach."
+    )
 
 
 class Monitoring(PolicyModel):
     """Post-deployment monitoring of the released model (the monitoring DAG is built from this)."""
 
-    schedule: Annotated[str, AfterValidator(_schedule)] = "@daily"
-    start_date: datetime | date | None = None
-    catchup: bool = False
-    source: InferenceLog
+    schedule: Annotated[str, AfterValidator(_schedule)] = Field(
+        default="@daily", description="When the monitoring DAG runs: cron, a preset (@daily) or a duration."
+    )
+    start_date: datetime | date | None = Field(default=None, description="First window (default: the DAG's).")
+    catchup: bool = Field(default=False, description="Run missed windows (Airflow catchup).")
+    source: InferenceLog = Field(description="The production inference log.")
     reference: str | None = Field(
         default=None, description="Dataset windows are compared with (default: the drift check's reference)."
     )
@@ -227,10 +267,18 @@ class Monitoring(PolicyModel):
     owner: str | None = Field(
         default=None, description="Owner role of volume and freshness (stands in for a gate owner)."
     )
-    checks: MonitoredChecks = MonitoredChecks()
-    priorities: list[PriorityRule] = Field(default_factory=lambda: list(DEFAULT_PRIORITY_RULES))
-    escalation: Escalation
-    rollback_on: list[RollbackRule] = Field(default_factory=list)
+    checks: MonitoredChecks = Field(
+        default=MonitoredChecks(),
+        description="Which monitored checks run, and overrides of their inherited tolerances.",
+    )
+    priorities: list[PriorityRule] = Field(
+        description="Rules that set an incident's priority from severity and traffic share (first match).",
+        default_factory=lambda: list(DEFAULT_PRIORITY_RULES),
+    )
+    escalation: Escalation = Field(description="Who is told, in order, while an incident stays open.")
+    rollback_on: list[RollbackRule] = Field(
+        description="When to roll the deployment back automatically.", default_factory=list
+    )
     rollback_notify: list[str] | None = Field(
         default=None, description="Roles told about an automatic rollback (default: the escalation path)."
     )

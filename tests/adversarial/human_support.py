@@ -178,7 +178,11 @@ def release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Release:
 
 
 def make_release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, policy: str) -> Release:
+    import pandas as pd
+
     (tmp_path / "policy.yaml").write_text(policy)
+    # The start step refuses a release whose declared inputs are missing.
+    pd.DataFrame({"g": ["a", "b"], "y": [0, 1], "p": [1, 0]}).to_parquet(tmp_path / "eval.parquet")
     store = EvidenceStore(f"sqlite:///{tmp_path / 'evidence.db'}")
     monkeypatch.setattr(EvidenceStoreHook, "get_store", lambda _hook: store)
     return Release(tmp_path / "policy.yaml", store)

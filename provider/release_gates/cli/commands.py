@@ -68,6 +68,68 @@ POLICY = GroupCommand(
             func="release_gates.cli.policy:validate",
             args=(Arg("path"), ARG_JSON_HELP),
         ),
+        ActionCommand(
+            name="reference",
+            help="print the policy reference (Markdown): every field, type, default, example",
+            func="release_gates.cli.policy:print_reference",
+        ),
+        ActionCommand(
+            name="schema",
+            help="print the policy's JSON Schema (for editors: yaml-language-server)",
+            func="release_gates.cli.policy:print_policy_schema",
+        ),
+        ActionCommand(
+            name="example",
+            help="print the complete, commented example policy that ships with the package",
+            func="release_gates.cli.policy:print_example",
+        ),
+    ),
+)
+
+INIT = ActionCommand(
+    name="init",
+    help="start a release policy, a DAG file and GX suites for your own model",
+    description="Read your datasets' columns, propose label/prediction/sensitive columns, and write a "
+    "commented policy that validates, a DAG file Airflow picks up, one starter Great Expectations suite "
+    "per dataset and the policy's JSON Schema. Prompts on a terminal for what flags do not give; "
+    "--yes never prompts.",
+    func="release_gates.cli.init:run_init",
+    args=(
+        Arg("--dir", default=".", help="directory for the policy, gx/ and the schema (default: .)"),
+        Arg("--model", help="model name, e.g. income-classifier"),
+        Arg(
+            "--dataset",
+            action="append",
+            default=[],
+            metavar="NAME=PATH",
+            help="a Parquet or CSV dataset (repeat; e.g. train=data/train.parquet eval=data/eval.parquet)",
+        ),
+        Arg("--eval-dataset", metavar="NAME", help="the dataset judged (default: eval, else the last)"),
+        Arg("--label", help="ground-truth column (default: proposed from names and values)"),
+        Arg("--prediction", help="the model's decision column (default: proposed)"),
+        Arg("--score", help="the model's score column (default: proposed)"),
+        Arg("--sensitive", metavar="COL[,COL]", help="sensitive columns (default: proposed by name)"),
+        Arg(
+            "--owner",
+            action="append",
+            default=[],
+            metavar="ROLE=USER[,USER]",
+            help="Airflow users of a role: data_owner, ethics_reviewer, release_manager (repeat)",
+        ),
+        Arg("--email", action="append", default=[], metavar="ROLE=ADDRESS", help="a role's e-mail (repeat)"),
+        Arg("--data-team", help="owner of the datasets (default: the first role)"),
+        Arg("--legal-basis", help="why the data may be used (lineage needs it documented)"),
+        Arg(
+            "--target",
+            help="deployment target: none (default), lambda:FUNCTION:ALIAS, ecs:CLUSTER:SERVICE, "
+            "sagemaker:ENDPOINT, s3_pointer:BUCKET/KEY",
+        ),
+        Arg("--model-file", help="a skops model file: its non-default types go into trusted_types"),
+        Arg("--policy-name", default="release_policy.yaml", help="policy file name (default: %(default)s)"),
+        Arg("--dags-dir", help="where the DAG file goes (default: DIR/dags)"),
+        Arg("--yes", action="store_true", help="never prompt: take the proposals"),
+        Arg("--force", action="store_true", help="overwrite an existing policy or DAG file"),
+        ARG_JSON_HELP,
     ),
 )
 
@@ -194,6 +256,7 @@ CHECK = CheckGroupCommand(
 
 #: Every top-level command, in the order ``release-gates --help`` lists them.
 COMMANDS: tuple[ActionCommand | GroupCommand | CheckGroupCommand, ...] = (
+    INIT,
     POLICY,
     EVIDENCE,
     RESULT,

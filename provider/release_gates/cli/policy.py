@@ -1,4 +1,9 @@
-"""``release-gates policy validate``: every problem of a policy file with file:line and field."""
+"""``release-gates policy validate|reference|schema|example``: check a policy file, and what helps write one.
+
+``validate`` lists every problem with file:line and field; ``reference`` prints the Markdown
+reference of every field (``docs/policy-reference.md``); ``schema`` the JSON Schema editors validate
+YAML with; ``example`` the complete, commented example policy shipped in the package.
+"""
 
 from __future__ import annotations
 
@@ -57,4 +62,25 @@ def validate(args: argparse.Namespace, out: TextIO) -> int:
                 f"  sign-off {name}: {', '.join(approval.roles)} within {format_duration(approval.timeout)}",
                 file=out,
             )
+    return EXIT_OK
+
+
+def print_reference(args: argparse.Namespace, out: TextIO) -> int:
+    from release_gates.policy.reference import policy_reference
+
+    out.write(policy_reference())
+    return EXIT_OK
+
+
+def print_policy_schema(args: argparse.Namespace, out: TextIO) -> int:
+    from release_gates.policy.reference import policy_json_schema
+
+    print(json.dumps(policy_json_schema(), indent=2), file=out)
+    return EXIT_OK
+
+
+def print_example(args: argparse.Namespace, out: TextIO) -> int:
+    from release_gates.examples import example_policy_text
+
+    out.write(example_policy_text())
     return EXIT_OK

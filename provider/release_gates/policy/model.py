@@ -58,14 +58,17 @@ class ReleasePolicy(PolicyModel):
     release: Release = Field(description="The model being released.")
     owners: dict[Identifier, OwnerRole] = Field(
         description="Owner roles: role name → the Airflow users who act for it and how to reach them.",
+        examples=[{"ml_owner": {"users": ["alice"], "email": "ml-team@example.org"}}],
         min_length=1,
     )
     remediation_sla: RemediationSla = Field(
         default=RemediationSla(),
         description="Severity → time to fix a failed check (critical, high, medium, low, info; any case).",
+        examples=[{"critical": "1d", "high": "3d"}],
     )
     datasets: dict[Identifier, Dataset] = Field(
         description="Dataset name → where the data is and what it holds; checks name these datasets.",
+        examples=[{"eval": {"uri": "data/eval.parquet", "label": "approved", "prediction": "prediction"}}],
         default_factory=dict,
     )
     candidate: Candidate | None = Field(
@@ -85,6 +88,7 @@ class ReleasePolicy(PolicyModel):
     )
     approvals: dict[Identifier, Approval] = Field(
         description="Sign-offs after all gates: sign-off name → the roles that must each approve.",
+        examples=[{"release": {"roles": ["ml_owner", "release_manager"], "timeout": "24h"}}],
         default_factory=dict,
     )
     deployment: Deployment | None = Field(

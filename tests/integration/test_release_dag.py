@@ -184,15 +184,17 @@ def test_inconclusive_gate_goes_to_review_and_accepted_risk_is_recorded(tmp_path
 
 
 def test_a_check_that_errors_blocks_the_gate_and_nothing_is_released(tmp_path: Path) -> None:
-    # No evaluation file: the fairness check cannot run.
-    _run, store, (release_id, answered) = release(tmp_path, "error", None, APPROVE_ALL)
+    # Labels outside the declared set: the fairness check cannot run. (A missing evaluation file is
+    # now refused at start, before any check: tests/adversarial/test_missing_input_refused_at_start.py.)
+    frame = eval_frame(200, 200, 0.5, 0.5).assign(y=lambda f: f["y"] + 5)
+    _run, store, (release_id, answered) = release(tmp_path, "error", frame, APPROVE_ALL)
     summary = sealed(store, release_id)
     assert summary["checks"] == {"ethics.fairness": "ERROR"}
     assert summary["gates"] == {"ethics": "blocked"}
     assert summary["decision"] == "held"
     assert answered == []  # nobody was even asked to sign off
     error = store.records(release_id, kind="check_result")[0].payload
-    assert "eval" in error["summary"] and "not found" in error["summary"]
+    assert "FairnessInputError" in error["summary"] and "column 'y'" in error["summary"]
 
 
 def test_one_rejection_of_the_two_person_sign_off_holds(tmp_path: Path) -> None:

@@ -163,8 +163,12 @@ def evaluate_drift(
             report_rows=report_rows,
             base=base,
         )
-    except DriftInputError as exc:
-        return CheckResult.error(message=str(exc), **base)
+    except DriftInputError as exc:  # the inputs themselves: a retry reads the same (no retry)
+        return CheckResult.error(message=str(exc), metrics={"error": _error_facts(exc)}, **base)
+
+
+def _error_facts(exc: DriftInputError) -> dict[str, Any]:
+    return {"type": type(exc).__name__, "transient": exc.transient}
 
 
 def _evaluate(

@@ -116,7 +116,13 @@ def evaluate_lineage(
     outcome = _Outcome()
     bounds_problem = _label_balance_problem(spec.label_balance)
     if bounds_problem:
-        return CheckResult.error(check_id=check_id, kind=KIND, message=bounds_problem, started_at=started)
+        return CheckResult.error(
+            check_id=check_id,
+            kind=KIND,
+            message=bounds_problem,
+            started_at=started,
+            metrics={"error": {"type": "PolicyError", "transient": False}},  # the spec itself: no retry
+        )
 
     checked = list(dict.fromkeys([*spec.datasets, *spec.suites]))
     for name in dict.fromkeys([*checked, *used]):

@@ -1,8 +1,11 @@
 """The shape every check operator shares: resolve the spec → run the engine → record evidence → decide.
 
 A verdict is data: PASS, WARN, FAIL and INCONCLUSIVE all end the task successfully and the gate
-downstream routes on them. ERROR means the check could not run; the task raises a plain exception
-so Airflow retries it (the cause may be transient), after the ERROR result is in the evidence trail.
+downstream routes on them. ERROR means the check could not run; after the ERROR result is in the
+evidence trail the task raises. A transient cause (a database down, a timeout, throttling) raises
+:class:`CheckErrorException`, which Airflow retries; a permanent one (a missing file, bad labels,
+invalid input, a policy error) raises :class:`PermanentCheckError`, which fails the task at once so
+the gate is blocked now rather than after the retries (:func:`release_gates.exceptions.is_transient`).
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
 
 from release_gates.evidence import DEFAULT_EVIDENCE_CONN_ID
-from release_gates.exceptions import CheckErrorException
+from release_gates.exceptions import CheckErrorException, is_transient
 from release_gates.operators.evidence import EvidenceWriterMixin
 
 if TYPE_CHECKING:
@@ -30,6 +34,30 @@ DEFAULT_RELEASE_ID = (
     "{{ dag.dag_id.replace('_', '%5F') if '__' in dag.dag_id or dag.dag_id.endswith('_') else dag.dag_id }}"
     "__{{ run_id }}"
 )
+
+
+class PermanentCheckError(CheckErrorException, AirflowFailException):
+    """The check could not run and trying again cannot help: Airflow fails the task without retries.
+
+    Still a :class:`CheckErrorException`, so whoever catches that keeps catching it.
+    """
+
+    transient = False
+
+
+def error_facts(exc: BaseException) -> dict[str, Any]:
+    """What an ERROR result records about its cause: the class and whether a retry may help."""
+    return {"type": type(exc).__name__, "transient": is_transient(exc)}
+
+
+def result_is_transient(result: CheckResult) -> bool:
+    """Whether an ERROR result's cause may pass: its ``metrics.error.transient`` when the engine or
+    the operator classified it. Unclassified ERRORs (a rollback drill whose step failed after its own
+    retries) stay retried, as before classification existed."""
+    error = result.metrics.get("error")
+    if isinstance(error, dict) and isinstance(error.get("transient"), bool):
+        return bool(error["transient"])
+    return True
 
 
 def render_policy_values(operator: BaseOperator, value: Any, context: Context) -> Any:
@@ -109,8 +137,9 @@ class BaseCheckOperator(EvidenceWriterMixin, BaseOperator):
         from release_gates.results import CheckResult, Status, utcnow
 
         started = utcnow()
-        policy = self._load_policy()
+        policy: ReleasePolicy | None = None
         try:
+            policy = self._load_policy()
             spec = self._resolve_spec(policy, context)
             result = self.run_check(spec, policy, context)
         except Exception as exc:  # fail closed: a crash is recorded as ERROR, never lost or passed
@@ -128,16 +157,21 @@ class BaseCheckOperator(EvidenceWriterMixin, BaseOperator):
                 "".join(traceback.format_tb(exc.__traceback__)),
             )
             result = CheckResult.error(
-                check_id=self.check_id, kind=self.check_kind, message=message, started_at=started
+                check_id=self.check_id,
+                kind=self.check_kind,
+                message=message,
+                started_at=started,
+                metrics={"error": error_facts(exc)},
             )
         if policy is not None:
             result = result.model_copy(update={"inputs": {**result.inputs, "policy_sha256": policy.sha256}})
         seq = self._record(result, context)
         self._log_result(result)
         if result.status is Status.ERROR:
-            raise CheckErrorException(
-                f"{self.check_id}: {result.summary} (full result: evidence {self.release_id} #{seq})"
-            )
+            message = f"{self.check_id}: {result.summary} (full result: evidence {self.release_id} #{seq})"
+            if result_is_transient(result):
+                raise CheckErrorException(f"{message}; the cause may pass, so the task is retried")
+            raise PermanentCheckError(f"{message}; a retry would read the same input, so it is not retried")
         return {**result.summary_for_xcom(), "release_id": self.release_id, "evidence_seq": seq}
 
     def run_check(self, spec: Any, policy: ReleasePolicy | None, context: Context) -> CheckResult:

@@ -79,6 +79,12 @@ class StartReleaseOperator(_ReleaseStep):
     other than the one named must not start. The ``datasets`` overrides are checked against each
     dataset's allow-list in the policy (:mod:`release_gates.inputs.overrides`); a refused override
     fails the run here, before anything is checked, and the accepted ones are recorded (URIs masked).
+
+    Then pre-flight (:mod:`release_gates.inputs.preflight`): every input the run will read — datasets
+    after overrides (exist, match their pins, hold the columns the checks need), the candidate and
+    stress-safety models (exist, match their pins), lineage suites, image scan targets on disk. Any
+    problem refuses the release in seconds with one list: ``release_refused`` is recorded (the seal
+    and the report say why) and the task fails without retries, so the release ends held.
     """
 
     template_fields: Sequence[str] = ("release_id", "release_inputs", "policy_path")
@@ -91,10 +97,12 @@ class StartReleaseOperator(_ReleaseStep):
 
     def execute(self, context: Context) -> dict[str, Any]:
         import hashlib
+        import time
         from pathlib import Path
 
         from airflow.sdk.exceptions import AirflowFailException
 
+        began = time.monotonic()
         policy = self._policy()
         inputs = dict(self.release_inputs)
         # Before the chain opens: a run that asks for more than the policy allows never starts.
@@ -125,11 +133,43 @@ class StartReleaseOperator(_ReleaseStep):
             "triggered_by": getattr(dag_run, "triggering_user_name", None),
         }
         seq = self._open_chain(payload, context)
+        self._preflight(policy, context, began)
         self.log.info("Release %s of %s started (evidence #%d)", self.release_id, policy.release.model, seq)
         for name, override in inputs["datasets"].items():
             self.log.info("Dataset %s overridden for this run: %s (sha256 %s)", name, override["uri"],
                           override["sha256"] or "not pinned")  # fmt: skip
         return {"release_id": self.release_id, "model": policy.release.model, "evidence_seq": seq}
+
+    def _preflight(self, policy: ReleasePolicy, context: Context, began: float) -> None:
+        """Refuse the release, recorded, when an input it will read is not usable (see the class)."""
+        import time
+
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from release_gates.inputs.preflight import RELEASE_REFUSED, format_problems, preflight_inputs
+        from release_gates.operators.base import render_policy_values
+
+        problems = preflight_inputs(
+            policy,
+            overrides=self.release_inputs.get("datasets"),
+            render=lambda value: render_policy_values(self, value, context),
+        )
+        elapsed = time.monotonic() - began
+        if not problems:
+            self.log.info("Pre-flight: every input of the release is usable (%.1f s)", elapsed)
+            return
+        summary = format_problems(problems)
+        if not any(r.kind == RELEASE_REFUSED for r in self._records()):  # a retried start: once
+            self._append(
+                RELEASE_REFUSED,
+                {"stage": "preflight", "summary": summary, "problems": [p.to_dict() for p in problems]},
+                context,
+            )
+        for problem in problems:
+            self.log.error("Pre-flight: %s", problem)
+        raise AirflowFailException(
+            f"release refused at start after {elapsed:.1f} s: {summary} (evidence {self.release_id})"
+        )
 
     def _open_chain(self, payload: dict[str, Any], context: Context) -> int:
         """Append ``release_started`` to a new chain, or find this run's own on a retry.
@@ -522,6 +562,9 @@ class SealReleaseOperator(_ReleaseStep):
             reasons = [f"promotion refused: {refused[-1].get('summary')}"] + [
                 r for r in reasons if r != "not promoted"
             ]
+        refusals = [r.payload for r in records if r.kind == "release_refused"]
+        if refusals:  # pre-flight refused the release at start: that is why nothing was decided
+            reasons = [f"refused at start: {refusals[-1].get('summary')}", *reasons]
         results = latest_results(records)
         summary = {
             "decision": decision.value,

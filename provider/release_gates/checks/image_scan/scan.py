@@ -20,7 +20,7 @@ from release_gates.checks.image_scan.targets import (
     validate_target_path,
 )
 from release_gates.checks.image_scan.verdict import KIND, evaluate_trivy_report
-from release_gates.exceptions import InvalidTargetError, TrivyError, TrivyReportError
+from release_gates.exceptions import InvalidTargetError, TrivyError, TrivyReportError, is_transient
 from release_gates.policy import ImageScanCheck, Waiver, is_templated
 from release_gates.results import Artifact, CheckResult, utcnow
 
@@ -62,8 +62,17 @@ def run_image_scan(
         artifacts = _store_artifacts(redacted, spec, check_id, artifacts_dir, scanner)
     except (TrivyError, TrivyReportError, InvalidTargetError, OSError) as exc:
         message = str(exc) if not isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
+        # Whether a retry may help (a timeout, a registry that did not answer) or not (a missing
+        # target, no vulnerability DB offline): the operator fails at once on the second kind.
+        error = {"type": type(exc).__name__, "transient": is_transient(exc)}
         return CheckResult.error(
-            check_id=check_id, kind=KIND, message=message, started_at=started, inputs=inputs, engine=engine
+            check_id=check_id,
+            kind=KIND,
+            message=message,
+            started_at=started,
+            inputs=inputs,
+            engine=engine,
+            metrics={"error": error},
         )
     inputs["secrets_redacted"] = secrets
     result = evaluate_trivy_report(

@@ -161,6 +161,7 @@ def evaluate_trivy_report(
             started_at=started,
             inputs=base_inputs,
             engine=dict(engine or {}),
+            metrics={"error": {"type": type(exc).__name__, "transient": exc.transient}},
         )
     digest = resolve_digest(report, reference)
     if reference and spec.require_digest and not is_pinned(reference):

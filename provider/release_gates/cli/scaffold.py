@@ -303,9 +303,9 @@ from pathlib import Path
 
 from release_gates import build_release_dag
 
-POLICY = (Path(__file__).resolve().parent / {relative!r}).resolve()
+POLICY = (Path(__file__).resolve().parent / {json.dumps(relative)}).resolve()
 
-dag = build_release_dag(POLICY, dag_id={plan.dag_id!r})
+dag = build_release_dag(POLICY, dag_id={json.dumps(plan.dag_id)})
 '''
 
 

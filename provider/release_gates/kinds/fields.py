@@ -88,10 +88,16 @@ def severity_input(value: Any) -> Any:
     return value.strip().upper() if isinstance(value, str) else value
 
 
-#: Severities in either case, for editors (the policy's JSON Schema); the model stores upper case.
+def any_case_pattern(*words: str) -> str:
+    """A JSON Schema pattern matching ``words`` in any case (its regexes have no case-insensitive flag)."""
+    return "^(" + "|".join("".join(f"[{c.upper()}{c.lower()}]" for c in word) for word in words) + ")$"
+
+
+#: Severities in any case, for editors (the policy's JSON Schema); the model stores upper case.
 SEVERITY_JSON_SCHEMA: dict[str, Any] = {
     "type": "string",
-    "enum": [*(s.value for s in Severity), *(s.value.lower() for s in Severity)],
+    "pattern": any_case_pattern(*(s.value for s in Severity)),
+    "examples": [s.value for s in Severity],
 }
 
 

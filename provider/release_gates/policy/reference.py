@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from release_gates.kinds import CHECK_KINDS
+from release_gates.kinds.fields import any_case_pattern
 from release_gates.policy.describe import FieldDoc, field_docs
 from release_gates.policy.model import ReleasePolicy
 from release_gates.policy.sections import RemediationSla
@@ -52,10 +53,12 @@ def policy_json_schema() -> dict[str, Any]:
     schema = ReleasePolicy.model_json_schema(mode="validation")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "Release policy (airflow-provider-release-gates)"
-    # remediation_sla keys are accepted upper-case too (the model lowercases them first)
-    sla = schema["$defs"][RemediationSla.__name__]["properties"]
-    for name in list(sla):
-        sla[name.upper()] = {"$ref": f"#/$defs/{RemediationSla.__name__}/properties/{name}"}
+    # remediation_sla keys are accepted in any case too (the model lowercases them first)
+    sla = schema["$defs"][RemediationSla.__name__]
+    sla["patternProperties"] = {
+        any_case_pattern(name): {"$ref": f"#/$defs/{RemediationSla.__name__}/properties/{name}"}
+        for name in sla["properties"]
+    }
     return schema
 
 

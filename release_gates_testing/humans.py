@@ -66,20 +66,35 @@ class HitlResponder:
             f"{ti.get('map_index', -1)}/hitlDetails"
         )
         body = {"chosen_options": [answer.option], "params_input": answer.params()}
+        retried = False
         for attempt in range(5):
             response = self.client.patch(url, json=body, headers=self._headers(answer.user))
             # A 5xx here is usually a busy metadata DB (SQLite under load): the request rolled back,
-            # so asking again is safe; a 409 means an earlier attempt did land.
+            # so asking again is safe.
             if response.status_code < 500:
                 break
+            retried = True
             time.sleep(2 * (attempt + 1))
-        status = 200 if response.status_code == 409 else response.status_code
+        status = response.status_code
+        if status == 409 and retried and self._landed(url, answer):
+            status = 200  # an earlier attempt of ours did land; anything else is a refusal, reported
+
         result = {"task_id": ti["task_id"], "user": answer.user, "option": answer.option,
                   "status": status, "detail": response.text[:300]}  # fmt: skip
         self.answered.append(result)
         outcome = "answered" if status == 200 else f"REFUSED ({status})"
         self.log(f"  human: {answer.user} → {ti['task_id']}: {answer.option!r} — {outcome}")
         return result
+
+    def _landed(self, url: str, answer: Answer) -> bool:
+        """Whether the task holds exactly this answer (a 409 after a retried 5xx may be our own)."""
+        detail = self.client.get(url, headers=self._headers(answer.user))
+        if detail.status_code != 200:
+            return False
+        data = detail.json()
+        responder = data.get("responded_by_user") or data.get("responded_by") or {}
+        user = responder.get("id") or responder.get("name") if isinstance(responder, dict) else responder
+        return bool(data.get("chosen_options") == [answer.option] and user == answer.user)
 
     def play(
         self,

@@ -17,8 +17,10 @@ this package imports from it.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TextIO
 
 from release_gates.cli.common import (
@@ -51,7 +53,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else list(argv)
     try:
         args = build_parser(selected_path(arguments)).parse_args(arguments)
-        code: int = args.func(args, out)
+        with logs_to_stderr():
+            code: int = args.func(args, out)
     except UsageError as exc:
         print(f"release-gates: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -69,3 +72,28 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             return EXIT_ERROR
         raise
     return code
+
+
+@contextlib.contextmanager
+def logs_to_stderr() -> Iterator[None]:
+    """While a command runs, anything written to ``sys.stdout`` but its output goes to stderr.
+
+    A command prints its output to the ``out`` it was given (stdout by default), so a script can parse
+    it (``--json``). Airflow configures logging the first time it is imported — usually inside the
+    command, by a hook — with a handler on whatever ``sys.stdout`` is then; hooks' log lines would land
+    in the middle of the JSON. Redirecting ``sys.stdout`` covers that, and handlers configured earlier
+    in this process (Airflow imported before ``main``) are pointed at stderr for the command's length.
+    """
+    real_stdout = sys.stdout
+    moved: list[logging.StreamHandler[TextIO]] = []
+    for logger in (logging.getLogger(), logging.getLogger("airflow")):
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and handler.stream is real_stdout:
+                handler.setStream(sys.stderr)
+                moved.append(handler)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        for handler in moved:
+            handler.setStream(real_stdout)

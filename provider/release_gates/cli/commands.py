@@ -66,7 +66,27 @@ POLICY = GroupCommand(
             name="validate",
             help="validate a policy; every problem with file:line and field",
             func="release_gates.cli.policy:validate",
-            args=(Arg("path"), ARG_JSON_HELP),
+            args=(
+                Arg("path"),
+                Arg(
+                    "--check-inputs",
+                    action="store_true",
+                    help="also pre-flight every input a release reads (files, pins, columns), as start does",
+                ),
+                Arg(
+                    "--param",
+                    action="append",
+                    default=[],
+                    metavar="NAME=VALUE",
+                    help="run parameter for templated inputs, e.g. model_uri=model.skops (repeatable)",
+                ),
+                Arg(
+                    "--datasets",
+                    metavar="JSON",
+                    help="the run's dataset overrides, as the trigger gives them",
+                ),
+                ARG_JSON_HELP,
+            ),
         ),
         ActionCommand(
             name="reference",
@@ -248,6 +268,38 @@ POOLS = ActionCommand(
     ),
 )
 
+TRIVY_DB = GroupCommand(
+    name="trivy-db",
+    help="an offline Trivy vulnerability DB for air-gapped workers",
+    subcommands=(
+        ActionCommand(
+            name="import",
+            help="unpack a Trivy DB archive (db.tar.gz: trivy.db + metadata.json) into CACHE_DIR/db",
+            func="release_gates.cli.trivy_db:import_db",
+            args=(
+                Arg(
+                    "archive",
+                    help="the DB archive copied in (from the OCI artifact ghcr.io/aquasecurity/trivy-db)",
+                ),
+                Arg("--cache-dir", required=True, help="Trivy cache directory (the connection's cache_dir)"),
+                ARG_JSON_HELP,
+            ),
+        ),
+        ActionCommand(
+            name="build",
+            help="build the tiny demo DB (a few advisories) into CACHE_DIR/db; needs the boltdb package",
+            func="release_gates.cli.trivy_db:build_db",
+            args=(Arg("--cache-dir", required=True, help="Trivy cache directory"), ARG_JSON_HELP),
+        ),
+        ActionCommand(
+            name="show",
+            help="what Trivy will use from CACHE_DIR: DB schema version, age, next update",
+            func="release_gates.cli.trivy_db:show_db",
+            args=(Arg("--cache-dir", required=True, help="Trivy cache directory"), ARG_JSON_HELP),
+        ),
+    ),
+)
+
 CHECK = CheckGroupCommand(
     name="check",
     help="run one check outside Airflow",
@@ -264,6 +316,7 @@ COMMANDS: tuple[ActionCommand | GroupCommand | CheckGroupCommand, ...] = (
     REPORT,
     RETRO,
     POOLS,
+    TRIVY_DB,
     CHECK,
 )
 

@@ -65,6 +65,14 @@ MIN_TRIVY_VERSION = "0.63.0"
 DEFAULT_TIMEOUT = timedelta(minutes=10)
 RATE_LIMITED = "TOOMANYREQUESTS"
 
+#: How to fix a vulnerability scan without a DB — the default scanners include vuln.
+OFFLINE_DB_FIX = (
+    "the vuln scanner (on by default) needs one: copy Trivy's db.tar.gz in and run "
+    "`release-gates trivy-db import db.tar.gz --cache-dir {cache_dir}`, or pre-seed the cache on a "
+    "connected host (trivy image --download-db-only --cache-dir …), or allow DB updates, or scan "
+    "without vuln (scanners: [secret, misconfig, license] in the check)"
+)
+
 # Trivy settings from the environment that change what a report contains (severity filters,
 # ignore files, skipped paths …) must not silently apply to a gate; only these pass through.
 _PASSTHROUGH_ENV = (
@@ -413,7 +421,7 @@ class TrivyHook(BaseHook):
         ):
             raise TrivyDbMissingError(
                 f"vulnerability DB missing in offline mode: no db/trivy.db in {settings.cache_dir}; "
-                "pre-seed the cache (trivy image --download-db-only --cache-dir …) or allow DB updates"
+                f"{OFFLINE_DB_FIX.format(cache_dir=settings.cache_dir)}"
             )
         self.log.info("Running %s", shlex.join(argv))
         started = time.monotonic()
@@ -503,8 +511,10 @@ class TrivyHook(BaseHook):
             "--skip-db-update cannot be specified on the first run" in stderr
             or "first run cannot skip" in stderr
         ):
+            cache_dir = self.get_settings().cache_dir
             return TrivyDbMissingError(
-                f"vulnerability DB missing in offline mode in {self.get_settings().cache_dir}: {tail}"
+                f"vulnerability DB missing in offline mode in {cache_dir}: {tail}; "
+                f"{OFFLINE_DB_FIX.format(cache_dir=cache_dir)}"
             )
         if "context deadline exceeded" in stderr:
             return TrivyTimeoutError(f"trivy {what} timed out (its --timeout): {tail}")

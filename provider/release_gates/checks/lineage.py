@@ -331,6 +331,11 @@ def _check_dataset(
     engine.update(versions)
     facts["validation"] = "sql_pushdown" if location.kind == "sql" else "pandas"
     facts["expectations"] = _record_results(name, results, spec, dataset, outcome)
+    # The labelling standard runs as expectations this engine adds; the summary counts them apart
+    # from the suite's, which are what a reader calls "expectations".
+    facts["labelling_rules"] = sum(
+        1 for r in results if RULE_META_KEY in ((r.get("expectation_config") or {}).get("meta") or {})
+    )
     return facts
 
 
@@ -639,8 +644,13 @@ def _summary(checked: list[str], metrics: dict[str, Any]) -> str:
     names = ", ".join(checked)
     counts: dict[str, int] = metrics["counts"]
     if not counts:
-        evaluated = sum(d.get("expectations", {}).get("evaluated", 0) for d in metrics["datasets"].values())
-        return f"{n} dataset(s) ({names}) documented, pinned and passing {evaluated} expectation(s)"
+        datasets = metrics["datasets"].values()
+        evaluated = sum(d.get("expectations", {}).get("evaluated", 0) for d in datasets)
+        rules = sum(d.get("labelling_rules", 0) for d in datasets)
+        passing = f"{evaluated - rules} expectation(s)"
+        if rules:
+            passing += f" and {rules} labelling rule(s)"
+        return f"{n} dataset(s) ({names}) documented, pinned and passing {passing}"
     labels = {
         "failed_expectation": "failed expectation(s)",
         "fingerprint_mismatch": "pinned-version mismatch(es)",

@@ -23,11 +23,25 @@ def run_check(args: argparse.Namespace, out: TextIO) -> int:
         from release_gates.datasets import describe_failure
 
         result = CheckResult.error(
-            check_id=getattr(args, "check_id", None) or command.name,
-            kind=command.name,
+            check_id=getattr(args, "check_id", None) or _check_id(args, command),
+            kind=_kind(command),
             message=describe_failure(exc),
         )
     if args.record:
         open_store(args).append(args.record, "check_result", result.to_dict(), actor="cli")
     print_result(result, out, as_json=args.json)
     return int(result.status.exit_code)
+
+
+def _kind(command: CheckCommand) -> str:
+    """The policy's ``kind`` of a check command (``stress-safety`` → ``stress_safety``)."""
+    return command.name.replace("-", "_")
+
+
+def _check_id(args: argparse.Namespace, command: CheckCommand) -> str:
+    """The id the check has in the policy (``ethics.fairness``) when it was named with ``--gate``,
+    else its kind: an ERROR line names the check a reader looks for in the policy."""
+    gate = getattr(args, "gate", None)
+    if gate:
+        return f"{gate}.{getattr(args, 'check', None) or _kind(command)}"
+    return _kind(command)

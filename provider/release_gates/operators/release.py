@@ -358,7 +358,9 @@ class RecordHumanDecisionOperator(_ReleaseStep):
             xcom,
             {option: HumanChoice(choice) for option, choice in self.options.items()},
             users,
-            needs_rationale=(HumanChoice.WAIVE, HumanChoice.ACCEPT_RISK),
+            # Every answer to a gate says why (the form requires it too): a delay or an abort is a
+            # decision an auditor reads a year later as much as a waiver is.
+            needs_rationale=tuple(HumanChoice(choice) for choice in self.options.values()),
         )
         if answer.authorized and (problem := binding_problem(answer, self._records())):
             answer = replace(answer, authorized=False, problem=problem)
@@ -367,6 +369,14 @@ class RecordHumanDecisionOperator(_ReleaseStep):
             "%s: %s by %s%s (evidence #%d)", self.hitl_task_id, answer.choice, answer.user,
             "" if answer.authorized else f" — NOT accepted: {answer.problem}", seq,
         )  # fmt: skip
+        if not answer.authorized and not answer.timed_out:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            # Recorded (who, what, why it did not count), and red: an ignored answer must not look done.
+            raise AirflowFailException(
+                f"{self.hitl_task_id}: the answer was recorded but NOT accepted: {answer.problem} "
+                f"(evidence {self.release_id} #{seq})"
+            )
         return answer.to_payload()
 
 
@@ -621,4 +631,9 @@ class ManualPromotionOperator(_ReleaseStep):
             "summary": "no deployment target in the policy: cleared for manual rollout",
         }
         seq = self._append("promotion", payload, context)
+        self.log.info(
+            "Nothing to promote: the policy has no deployment section, so no target is changed; the "
+            "release is cleared for manual rollout (evidence #%d). Add deployment: to promote from here.",
+            seq,
+        )
         return {**payload, "evidence_seq": seq}

@@ -85,7 +85,13 @@ class MemoryTarget(DeploymentTarget):
         return False
 
 
+#: A live drill's window that is always open: one starts every minute and lasts a minute.
+ALWAYS_OPEN = {"cron": "* * * * *", "duration": "1m"}
+
+
 def spec(**options: Any) -> RollbackDrillCheck:
+    """A live drill (these tests drill the target itself; shadow drills: test_shadow_drill_engine)."""
+    options = {"mode": "live", "window": ALWAYS_OPEN, **options}
     return RollbackDrillCheck(kind="rollback_drill", target={"type": "ecs", "name": "x"}, **options)
 
 

@@ -49,40 +49,51 @@ class TargetDrillJournal:
     actor: str | None = None
     in_flight: dict[str, Any] | None = field(default=None, init=False)
 
-    def drill_started(self, original: str, drill_version: str) -> None:
-        payload = {
+    def drill_started(
+        self, original: str, drill_version: str, *, standin: Mapping[str, Any] | None = None
+    ) -> None:
+        payload: dict[str, Any] = {
             "drill_id": uuid.uuid4().hex,
             "lease_id": self.lease.lease_id,
             "holder": self.lease.holder,
             "release_id": self.release_id,
             "check_id": self.check_id,
+            "mode": "live" if standin is None else "shadow",
             "original_version": original,
             "drill_version": drill_version,
         }
+        if standin is not None:
+            payload["standin"] = dict(standin)  # recorded before it exists: a killed drill's is found
         record = self.journal.drill_started(payload, actor=self.actor)
         self.in_flight = {**payload, "seq": record.seq}
 
-    def drill_finished(self, restore: Mapping[str, Any]) -> None:
+    def drill_finished(self, restore: Mapping[str, Any], *, standin: Mapping[str, Any] | None = None) -> None:
         drill = self.in_flight
         if drill is None:
             return
-        outcome = (
-            "restored"
-            if restore.get("restored")
-            else "changed_by_other"
-            if restore.get("changed_by_other")
-            else "restore_failed"
-        )
-        self.journal.drill_ended(
-            "drill_finished",
-            drill["drill_id"],
-            {
+        end: dict[str, Any]
+        if standin is not None:
+            removed = bool(standin.get("removed"))
+            end = {
+                "outcome": "standin_removed" if removed else "standin_left",
+                "restored": bool(restore.get("restored")),
+                "standin": dict(standin),
+                "standin_removed": removed,
+            }
+        else:
+            outcome = (
+                "restored"
+                if restore.get("restored")
+                else "changed_by_other"
+                if restore.get("changed_by_other")
+                else "restore_failed"
+            )
+            end = {
                 "outcome": outcome,
                 "restored": bool(restore.get("restored")),
                 "final_version": restore.get("final_version") or (restore.get("state") or {}).get("version"),
-            },
-            actor=self.actor,
-        )
+            }
+        self.journal.drill_ended("drill_finished", drill["drill_id"], end, actor=self.actor)
         self.in_flight = None
 
 
@@ -111,6 +122,8 @@ def restore_unfinished(
         "by": by,
     }
     target.calls.drain()
+    if drill.payload.get("mode") == "shadow":
+        return _remove_standin(target, journal, drill, info, actor=actor)
     try:
         serving = target.current_version()
         info["serving_before"] = serving
@@ -133,6 +146,36 @@ def restore_unfinished(
         # Nothing is journaled: the drill stays unfinished and the next taker tries again.
         return {**info, "outcome": "restore_failed", "error": str(exc), "api_calls": target.calls.drain()}
     info["api_calls"] = target.calls.drain()
+    journal.drill_ended("drill_recovered", drill.drill_id, info, actor=actor)
+    return info
+
+
+def _remove_standin(
+    target: DeploymentTarget,
+    journal: TargetJournal,
+    drill: StartedDrill,
+    info: dict[str, Any],
+    *,
+    actor: str | None,
+) -> dict[str, Any]:
+    """A shadow drill that did not finish: remove its stand-in (the live target was never changed)."""
+    standin = dict(drill.payload.get("standin") or {})
+    info["standin"] = standin
+    try:
+        existed = target.remove_standin(str(standin["name"]))
+    except TargetError as exc:
+        # Nothing is journaled: the drill stays unfinished and the next taker tries again.
+        return {
+            **info,
+            "outcome": "standin_remove_failed",
+            "error": str(exc),
+            "api_calls": target.calls.drain(),
+        }
+    info.update(
+        outcome="standin_removed" if existed else "standin_already_gone",
+        standin_removed=True,
+        api_calls=target.calls.drain(),
+    )
     journal.drill_ended("drill_recovered", drill.drill_id, info, actor=actor)
     return info
 
@@ -192,11 +235,14 @@ def interrupted_drill_result(
     """The result a drill check records instead of drilling: None when there is nothing to report
     (no drill of this check was interrupted and every unfinished drill on the target was restored)."""
     what = target.description
-    failed = [r for r in recoveries if r["outcome"] == "restore_failed"]
+    failed = [r for r in recoveries if r["outcome"] in ("restore_failed", "standin_remove_failed")]
     if not interrupted and not failed:
         return None
     findings: list[Finding] = []
     for recovery in failed:
+        if recovery["outcome"] == "standin_remove_failed":
+            findings.append(_standin_not_removed(what, recovery))
+            continue
         findings.append(
             Finding(
                 id="restore_failed",
@@ -221,6 +267,9 @@ def interrupted_drill_result(
         outcome = end.get("outcome", "unfinished")
         if outcome == "changed_by_other":
             changed.append(drill)
+        if drill.payload.get("mode") == "shadow":
+            findings.append(_shadow_interrupted(what, drill, end, outcome))
+            continue
         findings.append(
             Finding(
                 id="drill_interrupted" if outcome != "changed_by_other" else "target_changed_during_drill",
@@ -251,6 +300,13 @@ def interrupted_drill_result(
             else f"rollback drill on {what}: interrupted, and the target was changed by someone else "
             "meanwhile; not overwritten"
         )
+    elif interrupted[-1].payload.get("mode") == "shadow":
+        status = Status.INCONCLUSIVE
+        summary = (
+            f"shadow rollback drill on {what} was interrupted; its stand-in "
+            f"{(interrupted[-1].payload.get('standin') or {}).get('name')} was removed and the live "
+            "target never changed — not measured, clear the task to drill again"
+        )
     else:
         status = Status.INCONCLUSIVE
         summary = (
@@ -268,10 +324,45 @@ def interrupted_drill_result(
             "interrupted_drills": [d.drill_id for d in interrupted],
             "recoveries": recoveries,
             "changed": bool(recoveries) and any(r["outcome"] == "restored" for r in recoveries),
+            "standins_removed": [
+                r["standin"] for r in recoveries if r.get("standin") and r.get("standin_removed")
+            ],
             "restored": not failed,
         },
         findings=findings,
         inputs=dict(inputs or {}),
         started_at=utcnow(),
         finished_at=utcnow(),
+    )
+
+
+def _standin_not_removed(what: str, recovery: Mapping[str, Any]) -> Finding:
+    name = (recovery.get("standin") or {}).get("name")
+    return Finding(
+        id="standin_not_removed",
+        severity=Severity.HIGH,
+        title=f"The stand-in {name} of an interrupted shadow drill on {what} could not be removed",
+        detail=(
+            f"A shadow drill ({recovery['holder']}) created it and did not finish; removing it failed: "
+            f"{recovery.get('error')}. It serves no live traffic; the next try removes it."
+        ),
+        location=what,
+        data={"drill_id": recovery.get("drill_id"), "standin": name},
+    )
+
+
+def _shadow_interrupted(what: str, drill: StartedDrill, end: Mapping[str, Any], outcome: str) -> Finding:
+    name = (drill.payload.get("standin") or {}).get("name")
+    return Finding(
+        id="drill_interrupted",
+        severity=Severity.HIGH,
+        title=f"The shadow drill ({drill.payload.get('holder')}) on the stand-in {name} was interrupted",
+        detail=(
+            f"Its process ended before it finished (killed, or its worker was lost). Outcome: {outcome}"
+            + (f" by {end.get('by')}" if end.get("by") else "")
+            + f". {what} was only read, never changed. The recovery time was not measured: clear this "
+            "task to drill again."
+        ),
+        location=what,
+        data={"drill_id": drill.drill_id, "outcome": outcome, "standin": name, "mode": "shadow"},
     )

@@ -75,6 +75,63 @@ class EcsServiceTarget(DeploymentTarget):
         )
         self._desired = version
 
+    standin_kind = "ecs drill service"
+
+    #: Settings of the live service a drill service copies; load balancers and service discovery are
+    #: left out on purpose — they are what would send it live traffic.
+    _STANDIN_COPIED = (
+        "launchType",
+        "capacityProviderStrategy",
+        "platformVersion",
+        "networkConfiguration",
+        "placementConstraints",
+        "placementStrategy",
+    )
+
+    def standin_name(self, drill_id: str) -> str:
+        return f"{self.service}-rg-drill-{drill_id}"
+
+    def standin(self, name: str) -> DeploymentTarget:
+        target = EcsServiceTarget(
+            self._clients, service=name, cluster=self.cluster, **self._standin_options()
+        )
+        return self._adopt(target)
+
+    def create_standin(self, name: str, version: str) -> DeploymentTarget:
+        live = self._describe()
+        copied = {key: live[key] for key in self._STANDIN_COPIED if live.get(key)}
+        self._call(
+            self.client,
+            "create_service",
+            cluster=self.cluster,
+            serviceName=name,
+            taskDefinition=self.normalize_version(version),
+            desiredCount=1,
+            tags=[{"key": "release-gates", "value": "rollback-drill-standin"}],
+            **copied,
+        )
+        return self.standin(name)
+
+    def remove_standin(self, name: str) -> bool:
+        response = self._call(self.client, "describe_services", cluster=self.cluster, services=[name])
+        if not [s for s in response.get("services", []) if s.get("status") != "INACTIVE"]:
+            return False
+        self._call(self.client, "delete_service", cluster=self.cluster, service=name, force=True)
+        return True
+
+    def circuit_breaker(self) -> dict[str, Any]:
+        """The live service's deployment circuit breaker (read-only): ECS's own automatic rollback."""
+        service = self._describe()
+        configuration = service.get("deploymentConfiguration") or {}
+        breaker = configuration.get("deploymentCircuitBreaker") or {}
+        controller = (service.get("deploymentController") or {}).get("type", "ECS")
+        return {
+            "deployment_controller": controller,
+            "enable": bool(breaker.get("enable")),
+            "rollback": bool(breaker.get("rollback")),
+            "alarms": configuration.get("alarms"),
+        }
+
     def previous_version(self) -> str | None:
         current = self.current_version()
         family, _, revision = current.rpartition(":")

@@ -63,6 +63,34 @@ class LambdaAliasTarget(DeploymentTarget):
         )
         self._desired = version
 
+    standin_kind = "lambda alias"
+
+    def standin(self, name: str) -> DeploymentTarget:
+        target = LambdaAliasTarget(
+            self._clients, function=self.function, alias=name, **self._standin_options()
+        )
+        return self._adopt(target)
+
+    def create_standin(self, name: str, version: str) -> DeploymentTarget:
+        # An alias nobody invokes: same function, same versions, no live traffic.
+        self._call(
+            self.client,
+            "create_alias",
+            FunctionName=self.function,
+            Name=name,
+            FunctionVersion=self.normalize_version(version),
+            Description="release-gates rollback drill stand-in (serves no traffic; removed by the drill)",
+        )
+        return self.standin(name)
+
+    def remove_standin(self, name: str) -> bool:
+        try:
+            self._call(self.client, "get_alias", FunctionName=self.function, Name=name)
+        except TargetNotFoundError:
+            return False
+        self._call(self.client, "delete_alias", FunctionName=self.function, Name=name)
+        return True
+
     def previous_version(self) -> str | None:
         current = self.current_version()
         if not current.isdigit():

@@ -85,6 +85,38 @@ class S3PointerTarget(DeploymentTarget):
         )
         self._desired = version
 
+    standin_kind = "s3 drill pointer"
+
+    def standin_name(self, drill_id: str) -> str:
+        return f"{self.key}.rg-drill-{drill_id}"  # next to the live pointer, never read by the service
+
+    def standin(self, name: str) -> DeploymentTarget:
+        return self._adopt(
+            S3PointerTarget(self._clients, bucket=self.bucket, key=name, **self._standin_options())
+        )
+
+    def create_standin(self, name: str, version: str) -> DeploymentTarget:
+        version = self.normalize_version(version)
+        body = json.dumps({"key": self._model(), "version_id": version}, sort_keys=True).encode()
+        self._call(
+            self.client, "put_object", Bucket=self.bucket, Key=name, Body=body, ContentType="application/json"
+        )
+        return self.standin(name)
+
+    def remove_standin(self, name: str) -> bool:
+        # Every object version of the drill pointer (and delete markers): nothing of it stays behind.
+        found = self._call(self.client, "list_object_versions", Bucket=self.bucket, Prefix=name)
+        entries = [
+            entry
+            for entry in [*found.get("Versions", []), *found.get("DeleteMarkers", [])]
+            if entry.get("Key") == name
+        ]
+        for entry in entries:
+            self._call(
+                self.client, "delete_object", Bucket=self.bucket, Key=name, VersionId=str(entry["VersionId"])
+            )
+        return any(entry in found.get("Versions", []) for entry in entries)
+
     def previous_version(self) -> str | None:
         current = self.current_version()
         pointer_versions = [v for v in self._object_versions(self.key) if not v.get("IsLatest")]

@@ -92,6 +92,27 @@ class SageMakerEndpointTarget(DeploymentTarget):
             raise
         return True
 
+    def validate_version(self, version: str) -> dict[str, Any]:
+        """What rolling back to ``version`` needs, read-only: the endpoint config and the model of
+        each of its production variants. ``problems`` lists what is missing."""
+        version = self.normalize_version(version)
+        config = self._call(self.client, "describe_endpoint_config", EndpointConfigName=version)
+        variants = list(config.get("ProductionVariants") or [])
+        problems = [] if variants else [f"endpoint config {version} has no production variants"]
+        models = []
+        for variant in variants:
+            model_name = str(variant.get("ModelName"))
+            try:
+                model = self._call(self.client, "describe_model", ModelName=model_name)
+            except TargetError as exc:
+                if not (isinstance(exc, TargetNotFoundError) or _sagemaker_missing(exc)):
+                    raise
+                problems.append(f"model {model_name} of variant {variant.get('VariantName')} is gone")
+                continue
+            models.append({"variant": variant.get("VariantName"), "model": model_name,
+                           "execution_role": model.get("ExecutionRoleArn")})  # fmt: skip
+        return {"endpoint_config": version, "models": models, "problems": problems}
+
     def version_identity(self, version: str, settings: IdentitySettings) -> VersionIdentity:
         """Every production variant of the endpoint config: its model's container image digest and
         the sha256 of its model data object (a tag or metadata the policy names, the object's

@@ -11,13 +11,16 @@ lease_acquired    ``lease_id``, ``holder``, ``purpose``, ``release_id``, ``acqui
                   earlier try, or one that expired)
 lease_released    ``lease_id``, ``holder``
 drill_started     ``drill_id``, ``lease_id``, ``holder``, ``release_id``, ``check_id``, ``target``,
-                  ``original_version``, ``drill_version`` — appended *before* the drill changes
-                  anything
+                  ``mode`` (``live`` / ``shadow``), ``original_version``, ``drill_version``;
+                  a shadow drill's ``standin`` (``name``, ``kind``, ``target``) — appended
+                  *before* the drill changes anything or creates its stand-in
 drill_finished    ``drill_id``, ``restored``, ``final_version``, ``outcome`` — the drill ended in
-                  its own process (restored, or its restore failed and said so)
+                  its own process (restored, or its restore failed and said so); a shadow drill:
+                  ``outcome`` ``standin_removed`` / ``standin_left``, ``standin_removed``
 drill_recovered   ``drill_id``, ``outcome`` (``restored`` / ``already_original`` /
-                  ``changed_by_other``), ``serving_before``, ``by`` — someone else ended it: the
-                  killed task's ``on_kill`` or a later try
+                  ``changed_by_other``; a shadow drill: ``standin_removed`` /
+                  ``standin_already_gone``), ``serving_before``, ``by`` — someone else ended it:
+                  the killed task's ``on_kill`` or a later try
 ================  =================================================================================
 
 A lease is taken by a conditional append (:meth:`EvidenceStore.append_if_head`): of two takers that
@@ -123,9 +126,12 @@ class StartedDrill:
 
     @property
     def needs_restore(self) -> bool:
-        """Unfinished, or finished by its own process with a failed restore (still off its original)."""
+        """Unfinished, or finished by its own process with a failed restore (still off its original)
+        or — a shadow drill — with its stand-in not removed."""
         if self.end is None:
             return True
+        if self.payload.get("mode") == "shadow":
+            return self.end_kind == "drill_finished" and not self.end.get("standin_removed")
         return self.end_kind == "drill_finished" and self.end.get("outcome") == "restore_failed"
 
 

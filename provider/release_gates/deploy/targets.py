@@ -240,6 +240,46 @@ class DeploymentTarget(ABC):
             return f"arn:{partition}:iam::{account}:{resource}"
         return caller_arn
 
+    # -- stand-ins (shadow drills) ----------------------------------------------------------------
+
+    #: What a stand-in of this platform is (None: the platform has none; a shadow drill validates).
+    standin_kind: ClassVar[str | None] = None
+
+    def standin_name(self, drill_id: str) -> str:
+        """The name of the stand-in a shadow drill with ``drill_id`` creates."""
+        return f"rg-drill-{drill_id}"
+
+    def create_standin(self, name: str, version: str) -> DeploymentTarget:
+        """Create a stand-in serving ``version`` that takes no live traffic; return it as a target."""
+        raise TargetError(
+            f"{self.description}: a {self.type} target has no stand-in",
+            operation="create_standin",
+            code="NoStandIn",
+        )
+
+    def standin(self, name: str) -> DeploymentTarget:
+        """The stand-in ``name`` as a target (no I/O; it may no longer exist)."""
+        raise TargetError(
+            f"{self.description}: a {self.type} target has no stand-in", operation="standin", code="NoStandIn"
+        )
+
+    def remove_standin(self, name: str) -> bool:
+        """Remove the stand-in ``name``: True when something was removed, False when it was gone."""
+        return False
+
+    def _standin_options(self) -> dict[str, Any]:
+        """Constructor options of a stand-in: no HTTP probe (the configured URL serves live traffic)."""
+        return {
+            "probe": None,
+            "poll_interval": self.poll_interval,
+            "clock": self._clock,
+            "sleep": self._sleep,
+        }
+
+    def _adopt(self, standin: DeploymentTarget) -> DeploymentTarget:
+        standin.calls = self.calls  # one record of every AWS call the drill made
+        return standin
+
     # -- platform specifics -----------------------------------------------------------------------
 
     @abstractmethod

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import DAG, Param, TaskGroup
 
 from release_gates.evidence import DEFAULT_EVIDENCE_CONN_ID
+from release_gates.gates import MIN_RATIONALE
 from release_gates.inputs.overrides import OVERRIDES_SCHEMA
 from release_gates.operators.base import DEFAULT_RELEASE_ID
 from release_gates.policy import load_policy
@@ -41,24 +42,42 @@ DECISION_OPTIONS = {"Delay release": "delay", "Release with waiver": "waive", "A
 REVIEW_OPTIONS = {"Accept risk": "accept_risk", "Remediate": "remediate"}
 
 
-def release_params() -> dict[str, Param]:
-    """Trigger parameters with a JSON schema: an invalid trigger is refused before anything runs."""
+def release_params(policy: ReleasePolicy | None = None) -> dict[str, Param]:
+    """Trigger parameters with a JSON schema: an invalid trigger is refused before anything runs.
+
+    With ``policy``, a parameter its ``{{ params.… }}`` templates never read is optional: a policy
+    with no image scan does not make every trigger invent an image.
+    """
+    used = referenced_params(policy) if policy is not None else None
+
+    def needed(name: str) -> bool:
+        return used is None or name in used
+
     return {
         "model_version": Param(
             "",
             type="string",
-            minLength=1,
+            minLength=1 if needed("model_version") else 0,
             maxLength=200,
             description="Version to release (e.g. a registry version).",
         ),
         "model_uri": Param(
-            "", type="string", minLength=1, description="Candidate model artifact (skops file path or URI)."
+            "",
+            type="string",
+            minLength=1 if needed("model_uri") else 0,
+            description="Candidate model artifact (skops or ONNX file path or URI).",
         ),
         "model_sha256": Param(
-            "", type="string", pattern="^[0-9a-f]{64}$", description="sha256 of the candidate model artifact."
+            "",
+            type="string",
+            pattern="^[0-9a-f]{64}$" if needed("model_sha256") else "^([0-9a-f]{64})?$",
+            description="sha256 of the candidate model artifact.",
         ),
         "image": Param(
-            "", type="string", minLength=1, description="Serving image: reference, or tarball path for scans."
+            "",
+            type="string",
+            minLength=1 if needed("image") else 0,
+            description="Serving image: reference, or tarball path for scans.",
         ),
         "datasets": Param(
             {},
@@ -69,6 +88,13 @@ def release_params() -> dict[str, Param]:
             ),
         ),
     }
+
+
+def referenced_params(policy: ReleasePolicy) -> set[str]:
+    """The trigger parameters the policy's templates read (``{{ params.image }}`` → ``image``)."""
+    import re
+
+    return set(re.findall(r"params\.([A-Za-z_][A-Za-z0-9_]*)", policy.model_dump_json()))
 
 
 def _operator_class(kind: str) -> type[BaseCheckOperator]:
@@ -111,7 +137,7 @@ def build_release_dag(
         schedule=schedule,
         start_date=start_date,
         catchup=False,
-        params=release_params(),
+        params=release_params(policy),
         render_template_as_native_obj=True,
         tags=list(tags),
         doc_md=doc,
@@ -241,7 +267,19 @@ def _gate_group(policy: ReleasePolicy, gate: Gate, upstream: list[Any], common: 
         passed = EmptyOperator(task_id="passed")
         blocked = EmptyOperator(task_id="blocked")
         remediate = RemediationOperator(task_id="remediate", gate_id=gate.id, **common)
-        rationale = {"rationale": Param("", type="string", description="Why (required for a waiver).")}
+        # The form enforces what the recorder requires (gates.MIN_RATIONALE), so nobody can submit an
+        # answer that would be recorded as "not accepted"; an answer sent past the form fails the step.
+        # null while the step waits (Airflow validates a task's params when it starts); any text a
+        # person types must be long enough, and an empty answer is recorded as not accepted (red).
+        rationale = {
+            "rationale": Param(
+                None,
+                type=["null", "string"],
+                minLength=MIN_RATIONALE,
+                title="Rationale",
+                description=f"Why — at least {MIN_RATIONALE} characters; recorded with your name.",
+            )
+        }
         decision = RecordedHITLBranchOperator(
             task_id="decision",
             subject=f"{policy.release.model}: gate '{gate.id}' failed — decide",

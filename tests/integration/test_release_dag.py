@@ -155,14 +155,29 @@ def test_waiver_with_rationale_by_the_owner_releases(tmp_path: Path) -> None:
 
 
 def test_waiver_without_rationale_clears_nothing(tmp_path: Path) -> None:
-    script = {"ethics.decision": Answer("aisha", "Release with waiver", "")}
-    _run, store, (release_id, answered) = release(
+    # The form was left empty (no rationale sent): recorded as NOT accepted, and the step is red.
+    script = {"ethics.decision": Answer("aisha", "Release with waiver")}
+    run, store, (release_id, answered) = release(
         tmp_path, "waive_bare", eval_frame(2000, 2000, 0.5, 0.25), script
     )
     assert sealed(store, release_id)["decision"] == "held"
     decision = store.records(release_id, kind="human_decision")[0].payload
     assert decision["authorized"] is False and "rationale" in decision["problem"]
     assert not any(a["task_id"].startswith("signoff") for a in answered)
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert str(states["ethics.waive"]).endswith("failed")
+
+
+def test_waiver_with_a_too_short_rationale_is_refused_by_the_form(tmp_path: Path) -> None:
+    # Sent past the form (the API): the step validates its own params and fails; nothing is cleared.
+    script = {"ethics.decision": Answer("aisha", "Release with waiver", "ok")}
+    run, store, (release_id, _answered) = release(
+        tmp_path, "waive_short", eval_frame(2000, 2000, 0.5, 0.25), script
+    )
+    assert sealed(store, release_id)["decision"] == "held"
+    assert not any(r.payload.get("authorized") for r in store.records(release_id, kind="human_decision"))
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert str(states["ethics.decision"]).endswith("failed")
 
 
 def test_inconclusive_gate_goes_to_review_and_accepted_risk_is_recorded(tmp_path: Path) -> None:

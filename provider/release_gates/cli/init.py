@@ -115,7 +115,7 @@ def _write(plan: Plan, args: argparse.Namespace, schema: dict[str, Any]) -> dict
 
 def _next_commands(plan: Plan, written: dict[str, Any]) -> list[str]:
     policy = shlex.quote(str(written["policy"]))
-    conf = {"model_version": "1", "model_uri": "MODEL.skops", "model_sha256": "SHA256", "image": "none"}
+    conf = {"model_version": "1", "model_uri": "MODEL.skops", "model_sha256": "SHA256"}
     check = (
         f"release-gates check fairness --policy {policy} --gate ethics "
         "--model MODEL.skops --model-sha256 SHA256"

@@ -10,6 +10,7 @@ import pytest
 
 from release_gates.evidence import EvidenceStore
 from tests.adversarial.identity_support import hook, moto_endpoint
+from tests.integration.aws_test_support import LIVE_DRILL
 
 __all__ = ["drill_spec", "evidence", "hook", "moto_endpoint"]
 
@@ -26,4 +27,5 @@ def lambda_target(function: str) -> dict[str, Any]:
 
 
 def drill_spec(function: str) -> dict[str, Any]:
-    return {"target": lambda_target(function), "rto_budget": "5m", "previous_version": "2"}
+    """A live drill (the attacks on the journal and the lease drill the live alias), window always open."""
+    return {"target": lambda_target(function), "rto_budget": "5m", "previous_version": "2", **LIVE_DRILL}

@@ -32,6 +32,11 @@ with zipfile.ZipFile(ZIP, "w") as _archive:
 LAMBDA_ZIP = ZIP.getvalue()
 
 
+#: Spec options of a live drill (the target itself is rolled back) whose window is always open: one
+#: starts every minute and lasts a minute. Tests of live-drill mechanics use it; the default is shadow.
+LIVE_DRILL: dict[str, Any] = {"mode": "live", "window": {"cron": "* * * * *", "duration": "1m"}}
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 

@@ -24,6 +24,7 @@ from release_gates.operators.aws import (
 from release_gates.operators.base import CheckErrorException
 from release_gates_testing.airflow import AirflowEnv
 from tests.integration.aws_test_support import (
+    LIVE_DRILL,
     FaultInjector,
     alias_version,
     health_server,
@@ -57,7 +58,7 @@ def test_rollback_drill_operator_records_every_step_in_evidence(
     op = RollbackDrillOperator(
         task_id="drill",
         check_id="operations.rollback_drill",
-        spec={"target": lambda_target(function), "rto_budget": "5m"},
+        spec={"target": lambda_target(function), "rto_budget": "5m", **LIVE_DRILL},
         release_id="rel-drill",
     )
     summary = op.execute(context={})
@@ -97,7 +98,7 @@ def test_failed_restore_fails_the_task_without_retry(
     op = RollbackDrillOperator(
         task_id="drill",
         check_id="ops.drill",
-        spec={"target": lambda_target(function)},
+        spec={"target": lambda_target(function), **LIVE_DRILL},
         release_id="rel-x",
         step_retries={"base_delay": 0.0},
     )
@@ -119,7 +120,7 @@ def test_drill_that_could_not_run_is_retryable(
     op = RollbackDrillOperator(
         task_id="drill",
         check_id="ops.drill",
-        spec={"target": lambda_target(function)},
+        spec={"target": lambda_target(function), **LIVE_DRILL},
         release_id="rel-y",
         step_retries={"base_delay": 0.0},
     )
@@ -301,7 +302,9 @@ TARGET = {{"type": "lambda", "name": "{function}", "alias": "live", "poll_interv
 
 with DAG("aws_release_actions", schedule=None, start_date=datetime(2026, 1, 1), catchup=False):
     drill = RollbackDrillOperator(
-        task_id="drill", check_id="operations.rollback_drill", spec={{"target": TARGET}}
+        task_id="drill",
+        check_id="operations.rollback_drill",
+        spec={{"target": TARGET, "mode": "live", "window": {{"cron": "* * * * *", "duration": "1m"}}}},
     )
     promote = PromoteModelOperator(task_id="promote", target=TARGET, version="3")
     rollback = RollbackOperator(

@@ -14,6 +14,7 @@ from release_gates.hooks.aws import AwsDeploymentHook
 from release_gates.policy import RollbackDrillCheck
 from release_gates.results import CheckResult, Severity, Status
 from tests.integration.aws_test_support import (
+    LIVE_DRILL,
     FaultInjector,
     RawBody,
     alias_version,
@@ -52,6 +53,8 @@ def hook(aws_connection: str) -> AwsDeploymentHook:
 
 
 def spec_for(target: dict[str, Any], **options: Any) -> RollbackDrillCheck:
+    """A live drill (these tests drill the target itself; shadow drills: test_shadow_drill.py)."""
+    options = {**LIVE_DRILL, **options}
     return RollbackDrillCheck(kind="rollback_drill", target={"poll_interval": 0.05, **target}, **options)
 
 

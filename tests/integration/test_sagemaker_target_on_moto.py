@@ -21,7 +21,7 @@ from release_gates.evidence import EvidenceStore
 from release_gates.hooks.aws import AwsDeploymentHook
 from release_gates.operators.aws import PromoteModelOperator, RollbackDrillOperator, RollbackOperator
 from release_gates_testing.sagemaker import SageMakerServer, start_sagemaker_moto
-from tests.integration.aws_test_support import unique
+from tests.integration.aws_test_support import LIVE_DRILL, unique
 
 pytestmark = pytest.mark.integration
 
@@ -92,7 +92,10 @@ def test_drill_on_a_sagemaker_endpoint_is_seen_by_the_server(
     name = make_endpoint(hook)
     before = len(server.updates)
     op = RollbackDrillOperator(
-        task_id="drill", check_id="operations.drill", spec={"target": target(name)}, release_id="rel-sm"
+        task_id="drill",
+        check_id="operations.drill",
+        spec={"target": target(name), **LIVE_DRILL},
+        release_id="rel-sm",
     )
     summary = op.execute(context={})
     assert summary["status"] == "PASS", summary

@@ -280,5 +280,5 @@ def _shadow_result(shadow: _Shadow, result: CheckResult) -> CheckResult:
         "standin": standin,
         "validation": shadow.facts,
     }
-    return result.model_copy(update={"status": status, "summary": summary, "findings": findings,
+    return result.model_copy(update={"status": status, "summary": summary, "findings": tuple(findings),
                                      "metrics": metrics})  # fmt: skip

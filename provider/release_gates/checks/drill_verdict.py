@@ -131,6 +131,8 @@ def _verdict(drill: Drill) -> tuple[Status, str, list[Finding]]:
             f"dry run: {what} can roll back from {drill.original} to {drill.previous} "
             "(version exists, write permission allowed); nothing changed"
         )
+    elif drill.rto is None:  # validated without a change (a shadow drill without a stand-in)
+        summary = f"{what} can roll back from {drill.original} to {drill.previous}; RTO not measured"
     else:
         summary = (
             f"rolled {what} back from {drill.original} to {drill.previous} and forward again: "

@@ -275,7 +275,32 @@ def test_review_candidates(store: EvidenceStore) -> None:
     assert report.to_dict()["review_candidates"] == {
         "never_fire": ["monitor.volume"],
         "always_waived": ["data.drift", "security.image_scan"],
+        "could_not_run": [],
     }
+
+
+def test_a_check_that_could_not_run_is_not_a_quiet_one(store: EvidenceStore) -> None:
+    release(store, "r4", "scorer", [("check_result", result("monitor.volume", "volume", "ERROR"))])
+    report = retro_report(store, model="scorer")
+    assert report.check("monitor.volume").release_errors == 1
+    assert "monitor.volume" not in report.never_fire
+    assert report.errored == ["monitor.volume"]
+
+
+def test_retro_and_the_releases_page_agree_on_open_items(store: EvidenceStore) -> None:
+    """One definition of an open remediation item: open until its check passes again later."""
+    from release_gates.monitoring.plan import monitor_chain_id
+    from release_gates.reports.trail import ReleaseIndex
+    from release_gates.ui.app import open_items_across
+
+    report = retro_report(store, model="scorer")
+    retro_open = sum(c.remediation_items - c.remediation_closed for c in report.checks)
+    digests = [d for d in ReleaseIndex(store).recent(50) if d.model == "scorer"]
+    production = [r.payload for r in store.records(monitor_chain_id("scorer"), kind="check_result")]
+    page = open_items_across(digests, datetime.now(UTC), production)
+    assert len(page) == retro_open
+    # r1's items were shipped with waivers: still open until their checks passed again in r3.
+    assert retro_open < sum(c.remediation_items for c in report.checks)
 
 
 def test_every_model_and_since(store: EvidenceStore) -> None:

@@ -87,4 +87,5 @@ def format_report(report: RetroReport) -> str:
     lines += ["", "Candidates for the next policy review:"]
     lines.append(f"  never fire:    {', '.join(report.never_fire) or '—'}")
     lines.append(f"  always waived: {', '.join(report.always_waived) or '—'}")
+    lines.append(f"  could not run: {', '.join(report.errored) or '—'}")
     return "\n".join(lines)

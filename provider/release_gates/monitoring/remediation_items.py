@@ -1,4 +1,10 @@
-"""Remediation items recorded by releases, as monitoring tracks them until their check passes again."""
+"""Remediation items recorded by releases, and the one definition of when an item is open.
+
+**An item is open until its check passes again after the item was found** — in a later release of
+the model or in a production window. Shipping the release anyway (with a waiver) does not close it: a
+waiver accepts a risk for a while, it does not fix it. ``release-gates retro``, the escalation of
+overdue items, the UI's Releases page and the reports all use :func:`closed_at` / :func:`is_open`.
+"""
 
 from __future__ import annotations
 
@@ -77,5 +83,33 @@ def check_passes(
 
 def closed_at(item: RemediationItemRef, passes: Mapping[str, Sequence[datetime]]) -> datetime | None:
     """An item is closed when its check passes again after it was found (in a release or production)."""
-    later = [t for t in passes.get(item.check_id, []) if t > item.found_at]
+    return first_pass_after(item.check_id, item.found_at, passes)
+
+
+def first_pass_after(
+    check_id: str, found_at: datetime, passes: Mapping[str, Sequence[datetime]]
+) -> datetime | None:
+    later = [t for t in passes.get(check_id, []) if t > found_at]
     return min(later) if later else None
+
+
+def is_open(item: Mapping[str, object], passes: Mapping[str, Sequence[datetime]]) -> bool:
+    """Whether a recorded ``remediation_item`` payload is still open (see the module docstring)."""
+    check_id, found = item.get("check_id"), item.get("found_at")
+    if not isinstance(check_id, str) or not isinstance(found, str | datetime):
+        return True  # an item we cannot place in time is never silently closed
+    return first_pass_after(check_id, recorded_time(found), passes) is None
+
+
+def passes_of_results(results: Sequence[Mapping[str, object]]) -> dict[str, list[datetime]]:
+    """:func:`check_passes` for CheckResult payloads (the UI holds digests, not records)."""
+    passes: dict[str, list[datetime]] = {}
+    for payload in results:
+        if payload.get("status") not in (Status.PASS.value, Status.WARN.value):
+            continue
+        inputs = payload.get("inputs")
+        window = inputs.get("window") if isinstance(inputs, dict) else None
+        at = window["end"] if isinstance(window, dict) else payload.get("finished_at")
+        if isinstance(at, str) and isinstance(payload.get("check_id"), str):
+            passes.setdefault(str(payload["check_id"]), []).append(recorded_time(at))
+    return passes

@@ -48,6 +48,7 @@ class CheckRetro:
     release_runs: int = 0
     release_failed: int = 0
     release_inconclusive: int = 0
+    release_errors: int = 0
     waived: int = 0
     overridden: int = 0
     false_positives: int = 0
@@ -77,7 +78,9 @@ class CheckRetro:
 
     @property
     def never_fires(self) -> bool:
-        return self.runs > 0 and self.fired == 0 and self.window_failed == 0
+        """Ran, and never raised its hand. A check that could not run (ERROR) is broken, not quiet."""
+        errors = self.release_errors + self.window_errors
+        return self.runs > 0 and self.fired == 0 and self.window_failed == 0 and errors == 0
 
     @property
     def always_waived(self) -> bool:
@@ -91,6 +94,7 @@ class CheckRetro:
             "release_runs": self.release_runs,
             "release_failed": self.release_failed,
             "release_inconclusive": self.release_inconclusive,
+            "release_errors": self.release_errors,
             "waived": self.waived,
             "overridden": self.overridden,
             "false_positives": self.false_positives,
@@ -126,6 +130,11 @@ class RetroReport:
     def always_waived(self) -> list[str]:
         return [c.check_id for c in self.checks if c.always_waived]
 
+    @property
+    def errored(self) -> list[str]:
+        """Checks that could not run at least once (in a release or a production window)."""
+        return [c.check_id for c in self.checks if c.release_errors or c.window_errors]
+
     def check(self, check_id: str) -> CheckRetro:
         return next(c for c in self.checks if c.check_id == check_id)
 
@@ -136,7 +145,11 @@ class RetroReport:
             "releases": self.releases,
             "monitoring_windows": self.windows,
             "checks": [c.to_dict() for c in self.checks],
-            "review_candidates": {"never_fire": self.never_fire, "always_waived": self.always_waived},
+            "review_candidates": {
+                "never_fire": self.never_fire,
+                "always_waived": self.always_waived,
+                "could_not_run": self.errored,
+            },
         }
 
 
@@ -223,6 +236,7 @@ def _count_release(records: Sequence[EvidenceRecord], row: Any) -> None:
         entry.release_runs += 1
         entry.release_failed += status == Status.FAIL.value
         entry.release_inconclusive += status == Status.INCONCLUSIVE.value
+        entry.release_errors += status == Status.ERROR.value
         gate = check_id.split(".", 1)[0]
         decision = None
         if status == Status.FAIL.value and gate in waived:

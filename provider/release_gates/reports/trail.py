@@ -75,6 +75,8 @@ class ReleaseDigest:
     items: tuple[dict[str, Any], ...]
     #: The DAG the release ran in, as ``release_started`` recorded it (None for older chains).
     recorded_dag_id: str | None = None
+    #: (check id, finished at) of the checks that passed (PASS/WARN): what closes remediation items.
+    passes: tuple[tuple[str, str], ...] = ()
 
     @property
     def label(self) -> str:
@@ -125,6 +127,11 @@ def digest(
         findings_by_severity=active_severity_counts(latest_results(records).values()),
         items=tuple(state.open_items),
         recorded_dag_id=recorded_dag_id or None,
+        passes=tuple(
+            (str(r["check_id"]), str(r["finished_at"]))
+            for r in latest_results(records).values()
+            if r.get("status") in ("PASS", "WARN") and r.get("finished_at")
+        ),
     )
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -173,17 +173,21 @@ def report_status(records: list[EvidenceRecord]) -> dict[str, Any] | None:
     )
 
 
-def open_items_across(digests: list[ReleaseDigest], now: datetime) -> list[dict[str, Any]]:
-    """Remediation items still open: their release did not ship, and no later release of the same
-    model shipped or passed that gate. Sorted by deadline, overdue flagged."""
+def open_items_across(
+    digests: list[ReleaseDigest], now: datetime, production: Sequence[dict[str, Any]] = ()
+) -> list[dict[str, Any]]:
+    """Remediation items still open — the one definition in
+    :mod:`release_gates.monitoring.remediation_items`: until the item's check passes again, in a later
+    release of the model (``digests``) or in production (``production``: monitoring CheckResults).
+    Sorted by deadline, overdue flagged."""
+    from release_gates.monitoring.remediation_items import is_open, passes_of_results
+
+    results = [{"check_id": c, "status": "PASS", "finished_at": t} for d in digests for c, t in d.passes]
+    passes = passes_of_results([*results, *production])
     out = []
     for found in digests:
-        if found.decision == "released":
-            continue
-        later = [d for d in digests if d.model == found.model and d.created_at > found.created_at]
         for item in found.items:
-            gate = str(item.get("gate"))
-            if any(d.decision == "released" or d.gates.get(gate) == "passed" for d in later):
+            if not is_open(item, passes):
                 continue
             try:
                 overdue = datetime.fromisoformat(str(item.get("deadline"))) < now
@@ -201,6 +205,16 @@ def open_items_across(digests: list[ReleaseDigest], now: datetime) -> list[dict[
                 }
             )
     return sorted(out, key=lambda i: str(i.get("deadline")))
+
+
+def production_results(digests: list[ReleaseDigest]) -> list[dict[str, Any]]:
+    """The monitoring chains' CheckResults of the models in ``digests`` (production passes close items)."""
+    from release_gates.monitoring.plan import monitor_chain_id
+
+    out: list[dict[str, Any]] = []
+    for model in sorted({d.model for d in digests if d.model}):
+        out += [r.payload for r in EVIDENCE.index.store.records(monitor_chain_id(model), kind="check_result")]
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -359,12 +373,13 @@ def create_app() -> FastAPI:
     def releases_page(limit: int = 50, user: Any = authenticated) -> HTMLResponse:
         digests = Access(user).visible(EVIDENCE.index.recent(min(limit, 500)))
         now = datetime.now(UTC)
-        return _page("releases.html.j2", releases=digests, items=open_items_across(digests, now), now=now)
+        items = open_items_across(digests, now, production_results(digests))
+        return _page("releases.html.j2", releases=digests, items=items, now=now)
 
     @app.get("/api/releases")
     def releases_api(limit: int = 50, user: Any = authenticated) -> dict[str, Any]:
         digests = Access(user).visible(EVIDENCE.index.recent(min(limit, 500)))
-        items = open_items_across(digests, datetime.now(UTC))
+        items = open_items_across(digests, datetime.now(UTC), production_results(digests))
         return {"releases": [d.to_dict() for d in digests], "open_items": items}
 
     @app.get("/files/{release_id}/{name}")

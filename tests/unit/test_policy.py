@@ -226,7 +226,7 @@ MALFORMED = [
         edit(BASE, "kind: image_scan", "kind: image_scna"),
         marker="kind: image_scna",
         field="gates[1].checks[0].kind",
-        message="unknown check kind 'image_scna' (expected one of: lineage, drift, fairness,",
+        message="unknown check kind 'image_scna' (did you mean 'image_scan'?)",
     ),
     Malformed(
         "check_without_kind",
@@ -639,3 +639,19 @@ def test_format_duration_round_trips(text: object, shown: str) -> None:
 
     assert format_duration(parse_duration(text)) == shown
     assert parse_duration(shown) == parse_duration(text)
+
+
+def test_misspelled_kind_does_not_hide_the_checks_other_problems() -> None:
+    text = edit(BASE, "kind: image_scan", "kind: image_scna").replace(
+        "            image: demo:latest", "            image: demo:latest\n            fixable_onyl: true", 1
+    )
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(text, source="p.yaml")
+    messages = [p.message for p in caught.value.problems]
+    assert "unknown check kind 'image_scna' (did you mean 'image_scan'?)" in messages
+    assert any("fixable_only" in m and "read as kind 'image_scan'" in m for m in messages), messages
+
+
+def test_unrecognisable_kind_lists_the_kinds() -> None:
+    with pytest.raises(PolicyError, match="expected one of: lineage, drift"):
+        parse_policy(edit(BASE, "kind: image_scan", "kind: zzzz"), source="p.yaml")

@@ -149,7 +149,34 @@ def _translate(exc: ValidationError, located: LocatedYaml, source: str) -> list[
         message = _message(error, path, located, missing=missing)
         line = located.line_of(path if not missing else path[:-1])
         problems.append(PolicyProblem(source, line, path, message))
+        if error["type"] == "union_tag_invalid":
+            problems += _as_closest_kind(error["input"], path[:-1], located, source)
     return problems
+
+
+def _as_closest_kind(check: Any, path: Path_, located: LocatedYaml, source: str) -> list[PolicyProblem]:
+    """A misspelled ``kind`` would hide every other problem of the check until the next round: read
+    it as the kind it most likely means and report those problems now, saying so."""
+    from release_gates.kinds import check_kind
+
+    if not isinstance(check, dict):
+        return []
+    close = difflib.get_close_matches(str(check.get("kind")), list(KIND_NAMES), n=1)
+    if not close:
+        return []
+    spec = check_kind(close[0]).spec
+    try:
+        spec.model_validate({**check, "kind": close[0]})
+    except ValidationError as exc:
+        out = []
+        for error in exc.errors(include_url=False):
+            sub, missing = _data_path(error["loc"], check)
+            full: Path_ = (*path, *sub)
+            message = _message(error, full, located, missing=missing)
+            line = located.line_of(full if not missing else full[:-1])
+            out.append(PolicyProblem(source, line, full, f"{message} (read as kind {close[0]!r})"))
+        return out
+    return []
 
 
 def _data_path(loc: tuple[str | int, ...], data: Any) -> tuple[Path_, bool]:
@@ -187,7 +214,10 @@ def _message(error: Any, path: Path_, located: LocatedYaml, *, missing: bool = F
         if shape:
             return shape
     if kind == "union_tag_invalid":
-        return f"unknown check kind {error['input'].get('kind')!r} (expected one of: {', '.join(KIND_NAMES)})"
+        given = str(error["input"].get("kind"))
+        close = difflib.get_close_matches(given, list(KIND_NAMES), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"expected one of: {', '.join(KIND_NAMES)}"
+        return f"unknown check kind {given!r} ({hint})"
     if kind == "union_tag_not_found":
         return f"check needs a 'kind' (one of: {', '.join(KIND_NAMES)})"
     if kind == "literal_error":

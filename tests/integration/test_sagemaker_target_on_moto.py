@@ -149,3 +149,38 @@ def test_update_to_a_missing_config_is_an_error_the_server_reports(
     assert served(hook, name) == f"{name}-v3"
     record = evidence.records("rel-sm3")[-1].payload
     assert record["status"] == "error" and record["error"]["code"] == "ValidationException"
+
+
+def test_shadow_drill_on_sagemaker_validates_the_previous_config_without_updating(
+    hook: AwsDeploymentHook, evidence: EvidenceStore, server: SageMakerServer
+) -> None:
+    name = make_endpoint(hook)
+    before = len(server.updates)
+    op = RollbackDrillOperator(
+        task_id="drill", check_id="operations.drill", spec={"target": target(name)}, release_id="rel-sm-sh"
+    )
+    summary = op.execute(context={})
+    assert summary["status"] == "PASS", summary
+    assert len(server.updates) == before and served(hook, name) == f"{name}-v3"  # nothing updated
+    payload = evidence.records("rel-sm-sh")[-1].payload
+    metrics = payload["metrics"]
+    assert metrics["mode"] == "shadow" and metrics["measured_on"] == "validation"
+    assert metrics["rto_seconds"] is None and "RTO not measured" in payload["summary"]
+    assert metrics["validation"]["models"] == [
+        {
+            "variant": "main",
+            "model": f"{name}-m2",
+            "execution_role": "arn:aws:iam::123456789012:role/sagemaker",
+        }
+    ]
+    assert [f["id"] for f in payload["findings"]] == ["rto_not_measured"]
+
+    hook.get_client("sagemaker").delete_model(ModelName=f"{name}-m2")  # the previous config's model
+    failed = RollbackDrillOperator(
+        task_id="drill2", check_id="operations.drill", spec={"target": target(name)}, release_id="rel-sm-sh"
+    )
+    assert failed.execute(context={})["status"] == "FAIL"  # the gate decides; the check records
+    payload = evidence.records("rel-sm-sh")[-1].payload
+    assert payload["status"] == "FAIL"
+    assert payload["findings"][0]["id"] == "previous_version_not_deployable"
+    assert len(server.updates) == before

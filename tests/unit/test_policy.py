@@ -642,9 +642,10 @@ def test_format_duration_round_trips(text: object, shown: str) -> None:
 
 
 def test_misspelled_kind_does_not_hide_the_checks_other_problems() -> None:
-    text = edit(BASE, "kind: image_scan", "kind: image_scna").replace(
-        "            image: demo:latest", "            image: demo:latest\n            fixable_onyl: true", 1
-    )
+    text = edit(BASE, "kind: image_scan", "kind: image_scna")
+    line = next(li for li in text.splitlines() if li.strip() == "image: demo:latest")
+    indent = line[: len(line) - len(line.lstrip())]
+    text = text.replace(line, f"{line}\n{indent}fixable_onyl: true", 1)
     with pytest.raises(PolicyError) as caught:
         parse_policy(text, source="p.yaml")
     messages = [p.message for p in caught.value.problems]

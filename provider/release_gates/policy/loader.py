@@ -172,7 +172,12 @@ def _as_closest_kind(check: Any, path: Path_, located: LocatedYaml, source: str)
         for error in exc.errors(include_url=False):
             sub, missing = _data_path(error["loc"], check)
             full: Path_ = (*path, *sub)
-            message = _message(error, full, located, missing=missing)
+            if error["type"] == "extra_forbidden" and len(sub) == 1:
+                # The document's kind is not one the model walk knows: suggest from the spec itself.
+                near = difflib.get_close_matches(str(sub[0]), list(spec.model_fields), n=1)
+                message = f"unknown field (did you mean {near[0]!r}?)" if near else "unknown field"
+            else:
+                message = _message(error, full, located, missing=missing)
             line = located.line_of(full if not missing else full[:-1])
             out.append(PolicyProblem(source, line, full, f"{message} (read as kind {close[0]!r})"))
         return out

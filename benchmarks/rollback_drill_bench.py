@@ -1,7 +1,9 @@
 """Rollback drill overhead against a local moto server (real HTTP, boto3 through the Airflow hook).
 
-Prints figures; asserts nothing. For each target type the drill runs ``--drills`` times on the same
-resource (each drill restores it) and reports, per drill:
+Prints figures; asserts nothing. For each target type, a live drill (``mode: live``, the target
+itself) and a shadow drill (``mode: shadow``: a stand-in created, drilled and removed) run
+``--drills`` times each, interleaved, on the same resource (each drill restores it), and it reports,
+per drill and mode:
 
 * wall — the engine call, end to end;
 * platform wait — time in ``wait_stable`` and ``health`` steps (polling the platform);
@@ -10,7 +12,8 @@ resource (each drill restores it) and reports, per drill:
 * engine only — wall minus the time inside every AWS call: the drill's own Python.
 
 moto answers every call in milliseconds and settles instantly, so "platform wait" here is the cost
-of the polling calls themselves; on AWS it is dominated by the deployment.
+of the polling calls themselves; on AWS it is dominated by the deployment. The last table puts the
+overhead of both modes side by side: shadow / live (target: at most 1.5).
 
     .venv/bin/python benchmarks/rollback_drill_bench.py [--drills 20]
 """
@@ -109,29 +112,45 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def bench(hook: Any, target_spec: dict[str, Any], drills: int) -> dict[str, Any]:
+#: A live drill's window that is always open (one starts every minute, for a minute).
+ALWAYS_OPEN = {"cron": "* * * * *", "duration": "1m"}
+MODES = {"live": {"mode": "live", "window": ALWAYS_OPEN}, "shadow": {"mode": "shadow"}}
+
+
+def one_drill(hook: Any, target_spec: dict[str, Any], mode: str) -> dict[str, Any]:
     from release_gates.checks.rollback_drill import run_rollback_drill
     from release_gates.policy import RollbackDrillCheck
 
-    spec = RollbackDrillCheck(kind="rollback_drill", target={**target_spec, "poll_interval": 0.5})
-    rows = []
+    spec = RollbackDrillCheck(
+        kind="rollback_drill", target={**target_spec, "poll_interval": 0.5}, **MODES[mode]
+    )
+    target = hook.deployment_target(spec.target)
+    began = time.perf_counter()
+    result = run_rollback_drill(target, spec)
+    wall = time.perf_counter() - began
+    if result.status.value != "PASS":
+        raise SystemExit(f"{target_spec['type']} {mode}: drill {result.status.value}: {result.summary}")
+    calls = [c for s in result.metrics["steps"] for a in s["attempts"] for c in a["api_calls"]]
+    api = sum(c["duration_ms"] for c in calls) / 1000
+    platform = result.metrics["platform_wait_seconds"]
+    return {"wall": wall, "platform": platform, "api": api, "calls": len(calls)}
+
+
+def bench(hook: Any, target_spec: dict[str, Any], drills: int) -> dict[str, dict[str, Any]]:
+    """Both modes, interleaved drill by drill so that both see the same server and machine load."""
+    rows: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
     for _ in range(drills):
-        target = hook.deployment_target(spec.target)
-        began = time.perf_counter()
-        result = run_rollback_drill(target, spec)
-        wall = time.perf_counter() - began
-        if result.status.value != "PASS":
-            raise SystemExit(f"{target_spec['type']}: drill {result.status.value}: {result.summary}")
-        calls = [c for s in result.metrics["steps"] for a in s["attempts"] for c in a["api_calls"]]
-        api = sum(c["duration_ms"] for c in calls) / 1000
-        platform = result.metrics["platform_wait_seconds"]
-        rows.append({"wall": wall, "platform": platform, "api": api, "calls": len(calls)})
+        for mode in MODES:
+            rows[mode].append(one_drill(hook, target_spec, mode))
     return {
-        "wall": [r["wall"] for r in rows],
-        "platform": [r["platform"] for r in rows],
-        "overhead": [r["wall"] - r["platform"] for r in rows],
-        "engine": [r["wall"] - r["api"] for r in rows],
-        "calls": rows[0]["calls"],
+        mode: {
+            "wall": [r["wall"] for r in found],
+            "platform": [r["platform"] for r in found],
+            "overhead": [r["wall"] - r["platform"] for r in found],
+            "engine": [r["wall"] - r["api"] for r in found],
+            "calls": found[0]["calls"],
+        }
+        for mode, found in rows.items()
     }
 
 
@@ -164,18 +183,34 @@ def main() -> None:
         targets = {"lambda": make_lambda(hook.get_client), "ecs": make_ecs(hook.get_client)}
         targets["s3_pointer"] = make_s3_pointer(hook.get_client)
         bench(hook, targets["lambda"], 2)  # warm up: imports, service models, connections
-        print(f"rollback drill on moto ({url}), {args.drills} drills per target; seconds per drill")
-        print(f"{'target':<11} {'API calls':>9} {'figure':<14} {'median':>8} {'p95':>8} {'mean':>8}")
+        print(f"rollback drill on moto ({url}), {args.drills} drills per target and mode; seconds per drill")
+        print(
+            f"{'target':<11} {'mode':<7} {'API calls':>9} {'figure':<14} {'median':>8} {'p95':>8} {'mean':>8}"
+        )
+        ratios = []
         for name, spec in targets.items():
-            figures = bench(hook, spec, args.drills)
-            for i, key in enumerate(("wall", "platform", "overhead", "engine")):
-                values = figures[key]
-                label = {"platform": "platform wait", "engine": "engine only"}.get(key, key)
-                print(
-                    f"{name if i == 0 else '':<11} {figures['calls'] if i == 0 else '':>9} {label:<14} "
-                    f"{statistics.median(values):>8.4f} {percentile(values, 0.95):>8.4f} "
-                    f"{statistics.mean(values):>8.4f}"
-                )
+            by_mode = bench(hook, spec, args.drills)
+            for mode, figures in by_mode.items():
+                for i, key in enumerate(("wall", "platform", "overhead", "engine")):
+                    values = figures[key]
+                    label = {"platform": "platform wait", "engine": "engine only"}.get(key, key)
+                    first = i == 0
+                    print(
+                        f"{name if first and mode == 'live' else '':<11} {mode if first else '':<7} "
+                        f"{figures['calls'] if first else '':>9} {label:<14} "
+                        f"{statistics.median(values):>8.4f} {percentile(values, 0.95):>8.4f} "
+                        f"{statistics.mean(values):>8.4f}"
+                    )
+            live = statistics.median(by_mode["live"]["overhead"])
+            shadow = statistics.median(by_mode["shadow"]["overhead"])
+            ratios.append((name, live, shadow, by_mode["live"]["calls"], by_mode["shadow"]["calls"]))
+        print("\noverhead per drill (median), shadow next to live (target: shadow / live <= 1.5)")
+        print(f"{'target':<11} {'live s':>8} {'shadow s':>9} {'ratio':>6} {'calls live/shadow':>18}")
+        for name, live, shadow, live_calls, shadow_calls in ratios:
+            print(
+                f"{name:<11} {live:>8.4f} {shadow:>9.4f} {shadow / live:>6.2f} "
+                f"{f'{live_calls}/{shadow_calls}':>18}"
+            )
     finally:
         proc.terminate()
         proc.wait(timeout=10)

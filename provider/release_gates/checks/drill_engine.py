@@ -25,6 +25,7 @@ T = TypeVar("T")
 #: Steps whose time is spent waiting on the platform (the rest is the drill's own overhead).
 PLATFORM_WAIT_STEPS = frozenset(
     {
+        "wait_stable_standin",
         "wait_stable_after_rollback",
         "health_after_rollback",
         "wait_stable_after_restore",

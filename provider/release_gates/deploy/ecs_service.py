@@ -113,10 +113,16 @@ class EcsServiceTarget(DeploymentTarget):
         return self.standin(name)
 
     def remove_standin(self, name: str) -> bool:
-        response = self._call(self.client, "describe_services", cluster=self.cluster, services=[name])
-        if not [s for s in response.get("services", []) if s.get("status") != "INACTIVE"]:
-            return False
-        self._call(self.client, "delete_service", cluster=self.cluster, service=name, force=True)
+        try:
+            # force: no scale-down first; the drill service serves no traffic.
+            self._call(self.client, "delete_service", cluster=self.cluster, service=name, force=True)
+        except TargetError as exc:
+            if isinstance(exc, TargetNotFoundError) or exc.code in (
+                "ServiceNotFoundException",
+                "ServiceNotActiveException",
+            ):
+                return False
+            raise
         return True
 
     def circuit_breaker(self) -> dict[str, Any]:

@@ -85,10 +85,9 @@ class LambdaAliasTarget(DeploymentTarget):
 
     def remove_standin(self, name: str) -> bool:
         try:
-            self._call(self.client, "get_alias", FunctionName=self.function, Name=name)
+            self._call(self.client, "delete_alias", FunctionName=self.function, Name=name)
         except TargetNotFoundError:
             return False
-        self._call(self.client, "delete_alias", FunctionName=self.function, Name=name)
         return True
 
     def previous_version(self) -> str | None:

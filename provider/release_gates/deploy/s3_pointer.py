@@ -111,10 +111,21 @@ class S3PointerTarget(DeploymentTarget):
             for entry in [*found.get("Versions", []), *found.get("DeleteMarkers", [])]
             if entry.get("Key") == name
         ]
-        for entry in entries:
-            self._call(
-                self.client, "delete_object", Bucket=self.bucket, Key=name, VersionId=str(entry["VersionId"])
+        if entries:
+            deleted = self._call(
+                self.client,
+                "delete_objects",
+                Bucket=self.bucket,
+                Delete={"Objects": [{"Key": name, "VersionId": str(e["VersionId"])} for e in entries]},
             )
+            if deleted.get("Errors"):
+                first = deleted["Errors"][0]
+                raise TargetError(
+                    f"{self.description}: could not delete drill pointer {name}: {first.get('Message')}",
+                    service="s3",
+                    operation="DeleteObjects",
+                    code=str(first.get("Code") or "DeleteFailed"),
+                )
         return any(entry in found.get("Versions", []) for entry in entries)
 
     def previous_version(self) -> str | None:

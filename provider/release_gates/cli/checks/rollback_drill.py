@@ -7,6 +7,9 @@ From a policy::
 Or from flags::
 
     release-gates check rollback-drill --type lambda --name scorer --alias live --rto-budget 5m --dry-run
+
+A shadow drill (the default) drills a stand-in created and removed by the drill; ``--mode live``
+drills the target itself and needs a window (``--window-cron '0 3 * * 2' --window-duration 2h``).
 """
 
 from __future__ import annotations
@@ -38,6 +41,16 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     drill.add_argument("--rto-budget", help="recovery time budget, e.g. 15m (default 15m)")
     drill.add_argument("--stable-timeout", help="how long to wait for the target to settle (default: budget)")
     drill.add_argument("--dry-run", action="store_true", help="check versions and permissions only")
+    drill.add_argument(
+        "--mode", choices=("shadow", "live"), help="shadow: drill a stand-in (default); live: the target"
+    )
+    drill.add_argument("--window-cron", help="live mode: cron (UTC) of each window's start, e.g. '0 3 * * 2'")
+    drill.add_argument("--window-duration", help="live mode: how long each window stays open, e.g. 2h")
+    drill.add_argument(
+        "--no-ecs-drill-service",
+        action="store_true",
+        help="shadow on ECS: verify the circuit breaker instead of running a drill service",
+    )
     add_aws_arguments(parser)
 
 
@@ -61,11 +74,16 @@ def _run(args: argparse.Namespace) -> CheckResult:
         "rto_budget": duration(args.rto_budget),
         "stable_timeout": duration(args.stable_timeout),
         "dry_run": True if args.dry_run else None,
+        "mode": args.mode,
+        "ecs_drill_service": False if args.no_ecs_drill_service else None,
     }
+    if args.window_cron or args.window_duration:
+        overrides["window"] = {"cron": args.window_cron, "duration": args.window_duration}
+    merged = {**spec.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
+    if merged["mode"] == "shadow":
+        merged["window"] = None  # --mode shadow on a live policy: a shadow drill needs no window
     try:
-        spec = RollbackDrillCheck.model_validate(
-            {**spec.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
-        )
+        spec = RollbackDrillCheck.model_validate(merged)
     except ValidationError as exc:
         raise UsageError(f"invalid drill option: {first_problem(exc)}") from exc
     refuse_templates(name=spec.target.name, previous_version=spec.previous_version)

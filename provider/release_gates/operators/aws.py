@@ -114,11 +114,11 @@ def _judged(store: EvidenceStore, release_id: str) -> JudgedArtifacts | None:
 
 
 class RollbackDrillOperator(BaseCheckOperator):
-    """Roll the live target back to its previous version and forward again, measuring the RTO.
+    """Roll back and forward again, measuring the RTO: a stand-in (``mode: shadow``) or the target.
 
     Under the target's lease, and journaled in the target's evidence chain: before anything else,
     every drill on the target that did not finish (its task was killed) is restored to the original
-    it recorded (compare-and-set: a version someone else set is never overwritten). A drill of this
+    it recorded (compare-and-set: never over another's version), or its stand-in removed. A drill of this
     check that was interrupted is then reported instead of drilling again: INCONCLUSIVE when its
     target was restored (clear the task to drill again), ERROR when it could not be or someone else
     changed the target. ``on_kill`` (SIGTERM, an execution timeout) restores synchronously.
@@ -212,7 +212,7 @@ class RollbackDrillOperator(BaseCheckOperator):
 
         target = resolve_rollback_drill_inputs(spec, _clients(spec.target.aws_conn_id, spec.target.region))
         self.log.info(
-            "Rollback drill on %s (dry run: %s, RTO budget %s)",
+            f"Rollback drill ({spec.mode}) on %s (dry run: %s, RTO budget %s)",
             target.description,
             spec.dry_run,
             spec.rto_budget,

@@ -21,6 +21,7 @@ from release_gates.hooks.aws import AwsDeploymentHook
 from release_gates.policy import RollbackDrillCheck
 from release_gates.results import CheckResult, Status
 from tests.integration.aws_test_support import (
+    FaultInjector,
     alias_version,
     make_ecs_service,
     make_lambda,
@@ -275,3 +276,27 @@ def test_live_drill_inside_its_window_drills_the_live_alias(hook: AwsDeploymentH
     ]
     assert len(updates) == 2  # rolled the live alias back and forward again
     assert alias_version(hook.get_client, function) == "3"
+
+
+def test_a_stand_in_that_cannot_be_removed_is_an_error_naming_it(hook: AwsDeploymentHook) -> None:
+    function = make_lambda(hook.get_client, versions=3)
+    spec = RollbackDrillCheck(
+        kind="rollback_drill",
+        target={"type": "lambda", "name": function, "alias": "live", "poll_interval": 0.05},
+    )
+    target = hook.deployment_target(spec.target)
+    faults = (
+        FaultInjector()
+        .fail("DeleteAlias", code="ServiceException", status=500, times=99)
+        .attach(target.client)
+    )
+    try:
+        result = run_rollback_drill(target, spec, check_id="ops.drill", retry=FAST)
+    finally:
+        faults.detach(target.client)
+    assert result.status is Status.ERROR  # retryable: the next try finds it in the journal
+    standin = result.metrics["standin"]
+    assert standin["created"] is True and standin["removed"] is False
+    assert result.findings[0].id == "standin_not_removed" and standin["name"] in result.findings[0].title
+    assert "NOT removed" in result.summary and alias_version(hook.get_client, function) == "3"
+    assert target.remove_standin(standin["name"]) is True  # what the next try does

@@ -114,7 +114,10 @@ def percentile(values: list[float], q: float) -> float:
 
 #: A live drill's window that is always open (one starts every minute, for a minute).
 ALWAYS_OPEN = {"cron": "* * * * *", "duration": "1m"}
-MODES = {"live": {"mode": "live", "window": ALWAYS_OPEN}, "shadow": {"mode": "shadow"}}
+MODES: dict[str, dict[str, Any]] = {
+    "live": {"mode": "live", "window": ALWAYS_OPEN},
+    "shadow": {"mode": "shadow"},
+}
 
 
 def one_drill(hook: Any, target_spec: dict[str, Any], mode: str) -> dict[str, Any]:

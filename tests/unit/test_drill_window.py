@@ -13,8 +13,8 @@ from release_gates.policy import RollbackDrillCheck
 TARGET = {"type": "lambda", "name": "f", "alias": "live"}
 
 
-def at(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def test_a_window_is_open_from_each_firing_for_its_duration() -> None:

@@ -140,7 +140,14 @@ class Release:
                 allowed_role="ethics_reviewer",
                 **self.common,
             )
-        payload: dict[str, Any] = step.execute(self.context(f"ethics.{choice}"))  # type: ignore[arg-type]
+        from airflow.sdk.exceptions import AirflowFailException
+
+        try:
+            payload: dict[str, Any] = step.execute(self.context(f"ethics.{choice}"))  # type: ignore[arg-type]
+        except AirflowFailException:
+            # An answer that does not count is recorded, then the step fails (red): return the record.
+            payload = self.payloads("human_decision")[-1]
+            assert payload["authorized"] is False, "only an unaccepted answer fails its step"
         return payload
 
     def release_decision(self) -> str | list[str]:

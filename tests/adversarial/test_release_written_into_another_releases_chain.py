@@ -11,7 +11,24 @@ from airflow.sdk.exceptions import AirflowFailException
 from release_gates.evidence import EvidenceStore
 from release_gates.operators.release import StartReleaseOperator
 
-POLICY = Path(__file__).parents[2] / "include" / "release_policy.yaml"
+POLICY_TEXT = """
+policy_version: 1
+release: {model: tabular}
+owners:
+  steward: {users: [tomas]}
+datasets:
+  eval: {uri: eval.parquet, owner: steward, description: held out, legal_basis: consent, label: y,
+         prediction: p}
+gates:
+  - id: ethics
+    owner: steward
+    rationale: Outcomes must not differ by group.
+    checks:
+      - kind: fairness
+        data: eval
+        sensitive_features: [g]
+        criteria: [{metric: selection_rate, ratio_min: 0.8}]
+"""
 
 
 def _context(dag_id: str, run_id: str) -> dict[str, object]:
@@ -19,14 +36,24 @@ def _context(dag_id: str, run_id: str) -> dict[str, object]:
     return {"dag_run": dag_run, "run_id": run_id}
 
 
+POLICY: dict[str, Path] = {}
+
+
 def _start(release_id: str) -> StartReleaseOperator:
     return StartReleaseOperator(
-        task_id="start", policy_path=str(POLICY), release_id=release_id, release_inputs={}
+        task_id="start", policy_path=str(POLICY["path"]), release_id=release_id, release_inputs={}
     )
 
 
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> EvidenceStore:
+    import pandas as pd
+
+    pd.DataFrame({"y": [0, 1] * 20, "p": [1, 0] * 20, "g": ["a", "b"] * 20}).to_parquet(
+        tmp_path / "eval.parquet"
+    )
+    (tmp_path / "policy.yaml").write_text(POLICY_TEXT)
+    POLICY["path"] = tmp_path / "policy.yaml"
     url = f"sqlite:///{tmp_path / 'evidence.db'}"
     monkeypatch.setenv("RELEASE_GATES_EVIDENCE_URL", url)
     return EvidenceStore(url)

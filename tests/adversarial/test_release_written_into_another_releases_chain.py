@@ -10,25 +10,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from release_gates.evidence import EvidenceStore
 from release_gates.operators.release import StartReleaseOperator
-
-POLICY_TEXT = """
-policy_version: 1
-release: {model: tabular}
-owners:
-  steward: {users: [tomas]}
-datasets:
-  eval: {uri: eval.parquet, owner: steward, description: held out, legal_basis: consent, label: y,
-         prediction: p}
-gates:
-  - id: ethics
-    owner: steward
-    rationale: Outcomes must not differ by group.
-    checks:
-      - kind: fairness
-        data: eval
-        sensitive_features: [g]
-        criteria: [{metric: selection_rate, ratio_min: 0.8}]
-"""
+from tests.minimal_policy import MINIMAL_POLICY
 
 
 def _context(dag_id: str, run_id: str) -> dict[str, object]:
@@ -52,7 +34,7 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> EvidenceStore:
     pd.DataFrame({"y": [0, 1] * 20, "p": [1, 0] * 20, "g": ["a", "b"] * 20}).to_parquet(
         tmp_path / "eval.parquet"
     )
-    (tmp_path / "policy.yaml").write_text(POLICY_TEXT)
+    (tmp_path / "policy.yaml").write_text(MINIMAL_POLICY)
     POLICY["path"] = tmp_path / "policy.yaml"
     url = f"sqlite:///{tmp_path / 'evidence.db'}"
     monkeypatch.setenv("RELEASE_GATES_EVIDENCE_URL", url)

@@ -10,27 +10,9 @@ from airflow.sdk.definitions.param import ParamValidationError
 
 from release_gates.dag_factory import referenced_params, release_params
 from release_gates.policy import load_policy, parse_policy
+from tests.minimal_policy import MINIMAL_POLICY
 
 EXAMPLE = Path(__file__).parents[2] / "include" / "release_policy.yaml"
-
-NO_IMAGE = """
-policy_version: 1
-release: {model: tabular}
-owners:
-  steward: {users: [tomas]}
-datasets:
-  eval: {uri: eval.parquet, owner: steward, description: held out, legal_basis: consent, label: y,
-         prediction: p}
-gates:
-  - id: ethics
-    owner: steward
-    rationale: Outcomes must not differ by group.
-    checks:
-      - kind: fairness
-        data: eval
-        sensitive_features: [g]
-        criteria: [{metric: selection_rate, ratio_min: 0.8}]
-"""
 
 
 def _accepts(param: Param, value: object) -> bool:
@@ -42,7 +24,7 @@ def _accepts(param: Param, value: object) -> bool:
 
 
 def test_a_policy_without_an_image_scan_does_not_require_an_image() -> None:
-    policy = parse_policy(NO_IMAGE, source="no_image.yaml")
+    policy = parse_policy(MINIMAL_POLICY, source="no_image.yaml")
     assert referenced_params(policy) == set()
     params = release_params(policy)
     assert _accepts(params["image"], "")

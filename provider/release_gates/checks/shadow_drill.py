@@ -248,7 +248,9 @@ def _shadow_result(shadow: _Shadow, result: CheckResult) -> CheckResult:
                 ),
             )
         created = "created and removed" if standin["removed"] else "created, NOT removed"
-        summary = f"shadow {summary} (RTO measured on the stand-in; {what} only read; stand-in {created})"
+        summary = (
+            f"shadow drill: {summary} (RTO measured on the stand-in; {what} only read; stand-in {created})"
+        )
     elif shadow.measured_on in ("validation", "circuit_breaker") and status in (Status.PASS, Status.WARN):
         if shadow.measured_on == "validation":
             done = (
@@ -270,7 +272,7 @@ def _shadow_result(shadow: _Shadow, result: CheckResult) -> CheckResult:
             )
         )
     elif status is not Status.PASS:
-        summary = f"shadow {summary}"
+        summary = f"shadow drill: {summary}"
     metrics = {
         **result.metrics,
         "mode": "shadow",

@@ -93,3 +93,31 @@ def run(
     }
     dag_run, answered = run_release(dag, conf, script or {}, passwords=TEST_USERS)
     return ReleaseRun(dag_run, EvidenceStore(evidence_url), f"{dag.dag_id}__{dag_run.run_id}", answered)
+
+
+def warehouse_policy(model: str) -> str:
+    """A policy whose ``eval`` is a warehouse table a run may re-point only at allow-listed tables."""
+    return f"""\
+policy_version: 1
+release: {{model: {model}, risk_tier: high}}
+{OWNERS}
+datasets:
+  eval:
+    uri: sql://warehouse/scored_eval
+    owner: data_steward
+    description: evaluation set
+    legal_basis: synthetic
+    label: y
+    prediction: p
+    label_values: [0, 1]
+    overrides: {{connections: [warehouse], tables: [scored_eval]}}
+gates:
+  - id: ethics
+    owner: data_steward
+    rationale: Four-fifths rule.
+    checks:
+      - kind: fairness
+        data: eval
+        sensitive_features: [g]
+        criteria: [{{metric: selection_rate, ratio_min: 0.8}}]
+"""

@@ -14,7 +14,7 @@ import pytest
 
 from release_gates.inputs.catalog import DatasetCatalog
 from release_gates.inputs.overrides import DatasetOverrideError
-from tests.adversarial.release_support import OWNERS, run
+from tests.adversarial.release_support import run, warehouse_policy
 
 DATASETS = {
     "eval": {
@@ -84,30 +84,7 @@ def test_allowed_overrides_are_applied(tmp_path: Path) -> None:
     assert catalog.dataset("fixed").uri == "data/fixed.parquet"
 
 
-POLICY = f"""\
-policy_version: 1
-release: {{model: conn-model, risk_tier: high}}
-{OWNERS}
-datasets:
-  eval:
-    uri: sql://warehouse/scored_eval
-    owner: data_steward
-    description: evaluation set
-    legal_basis: synthetic
-    label: y
-    prediction: p
-    label_values: [0, 1]
-    overrides: {{connections: [warehouse], tables: [scored_eval]}}
-gates:
-  - id: ethics
-    owner: data_steward
-    rationale: Four-fifths rule.
-    checks:
-      - kind: fairness
-        data: eval
-        sensitive_features: [g]
-        criteria: [{{metric: selection_rate, ratio_min: 0.8}}]
-"""
+POLICY = warehouse_policy("conn-model")
 
 
 @pytest.mark.integration

@@ -91,7 +91,9 @@ def test_transient_errors(error: Exception) -> None:
 
 
 def test_a_dataset_error_caused_by_a_refused_connection_is_transient() -> None:
-    refused = _raised_from(DatasetError("dataset 'eval': cannot read"), ConnectionRefusedError(111, "refused"))
+    refused = _raised_from(
+        DatasetError("dataset 'eval': cannot read"), ConnectionRefusedError(111, "refused")
+    )
     assert is_transient(refused)
     missing_column = _raised_from(DatasetError("dataset 'eval': no column 'x'"), KeyError("x"))
     assert not is_transient(missing_column)

@@ -38,6 +38,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 DAG_ID = "release_cluster"
 USERS = {"admin": "admin-cluster", "aisha": "aisha-cluster", "tomas": "tomas-cluster"}
+#: Triggers the runs: a user who signs nothing off (the submitter never approves their own release).
+SUBMITTER = "tomas"
 SLOW_CHECK = "ethics.fairness"
 SLOW_QUERY_SECONDS = 15
 WAREHOUSE_ROWS = 20_000
@@ -51,7 +53,8 @@ owners:
 datasets:
   eval:
     {{uri: "{warehouse_uri}", owner: data_steward, description: scored applications,
-     legal_basis: synthetic, label: y, prediction: p, label_values: [0, 1]}}
+     legal_basis: synthetic, label: y, prediction: p, label_values: [0, 1],
+     overrides: {{uri_prefixes: ["{override_dir}"]}}}}
   holdout:
     {{uri: holdout.parquet, sha256: "{holdout_sha256}", owner: data_steward, description: holdout,
      legal_basis: synthetic, label: y, prediction: p, label_values: [0, 1]}}
@@ -149,7 +152,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, postgres_server: Any) -> I
     holdout_sha256 = hashlib.sha256((work / "holdout.parquet").read_bytes()).hexdigest()
     warehouse, warehouse_uri = _slow_warehouse(postgres_server)
     (work / "policy.yaml").write_text(
-        POLICY.format(holdout_sha256=holdout_sha256, warehouse_uri=warehouse_uri)
+        POLICY.format(holdout_sha256=holdout_sha256, warehouse_uri=warehouse_uri, override_dir=str(work))
     )
     (dags / "release_cluster.py").write_text(DAG_FILE.format(policy=str(work / "policy.yaml")))
     server = Cluster(
@@ -221,7 +224,9 @@ def _assert_one_intact_chain(cluster: Cluster, release_id: str) -> list[Any]:
 
 
 def test_release_runs_on_both_workers_into_one_chain(cluster: Cluster) -> None:
-    run_id = cluster.trigger(DAG_ID, _conf(cluster, eval=str(cluster.home.parent / "eval_small.parquet")))
+    run_id = cluster.trigger(
+        DAG_ID, _conf(cluster, eval=str(cluster.home.parent / "eval_small.parquet")), as_user=SUBMITTER
+    )
     thread, responder = _play(cluster, run_id)
     thread.join(timeout=960)
     assert cluster.run_state(DAG_ID, run_id) == "success"
@@ -237,7 +242,7 @@ def test_release_runs_on_both_workers_into_one_chain(cluster: Cluster) -> None:
 
 
 def test_a_worker_killed_mid_check_is_retried_elsewhere(cluster: Cluster) -> None:
-    run_id = cluster.trigger(DAG_ID, _conf(cluster))
+    run_id = cluster.trigger(DAG_ID, _conf(cluster), as_user=SUBMITTER)
     thread, _ = _play(cluster, run_id)
 
     victim = _wait_for_slow_check_alone_on_a_worker(cluster, run_id)

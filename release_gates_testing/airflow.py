@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import _thread
 import json
 import os
 import subprocess
@@ -433,11 +434,20 @@ def run_release(
             )
         except BaseException as exc:  # surfaced in the test below
             errors.append(exc)
+        if not finished.is_set():
+            # dag.test() waits for a HITL answer forever: with nobody left to answer, stop it now and
+            # say why, instead of hanging the test session.
+            errors.append(RuntimeError(f"the scripted humans stopped before the run ended: {errors[:1]}"))
+            _thread.interrupt_main()
 
     thread = threading.Thread(target=humans, name="hitl-humans", daemon=True)
     thread.start()
     try:
         run = dag.test(run_conf=dict(conf))
+    except KeyboardInterrupt:
+        if not errors:
+            raise
+        run = None
     finally:
         finished.set()
         thread.join(timeout=30)

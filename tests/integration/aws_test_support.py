@@ -18,7 +18,7 @@ import time
 import uuid
 import zipfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -262,6 +262,8 @@ class HealthServer:
     delay: float = 0.0
     requests: int = 0
     url: str = ""
+    #: When set, decides the status at each request (e.g. from the target's state at that moment).
+    status_now: Callable[[], int] | None = None
 
 
 @contextmanager
@@ -274,8 +276,9 @@ def health_server(**settings: Any) -> Iterator[HealthServer]:
             if state.delay:
                 time.sleep(state.delay)
             payload = json.dumps(state.body).encode()
+            status = state.status_now() if state.status_now is not None else state.status
             try:
-                self.send_response(state.status)
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()

@@ -136,20 +136,13 @@ def test_an_abort_ends_the_release_aborted(tmp_path: Path) -> None:
 
 @contextmanager
 def _unhealthy_on(hook: AwsDeploymentHook, function: str, version: str, health: Any) -> Iterator[None]:
-    """The target's health endpoint fails while the alias points at ``version`` (the broken release)."""
-    stop = threading.Event()
-
-    def follow_the_alias() -> None:
-        while not stop.wait(0.05):
-            health.status = 500 if alias_version(hook.get_client, function) == version else 200
-
-    thread = threading.Thread(target=follow_the_alias, daemon=True)
-    thread.start()
+    """The target's health endpoint fails while the alias points at ``version`` (the broken release),
+    decided at each request from the alias itself (a follower thread could answer a probe too late)."""
+    health.status_now = lambda: 500 if alias_version(hook.get_client, function) == version else 200
     try:
         yield
     finally:
-        stop.set()
-        thread.join(timeout=10)
+        health.status_now = None
 
 
 DEPLOYMENT = """\

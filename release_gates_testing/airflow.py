@@ -386,11 +386,18 @@ def migrate_airflow_db() -> None:
 
 
 def api_client() -> Any:
-    """Airflow's own API app (core API + auth routes) behind a TestClient."""
-    if "client" not in _state:
-        from airflow.api_fastapi.app import create_app
+    """Airflow's own API app (core API + auth routes) behind a TestClient.
+
+    The client is rebuilt when something in this process purged Airflow's auth manager since it
+    was made (the API's routes look the manager up globally at each request).
+    """
+    from airflow.api_fastapi.app import _AuthManagerState
+
+    if "client" not in _state or _AuthManagerState.instance is None:
+        from airflow.api_fastapi.app import create_app, purge_cached_app
         from fastapi.testclient import TestClient
 
+        purge_cached_app()
         _state["client"] = TestClient(create_app(apps="core"))
     return _state["client"]
 

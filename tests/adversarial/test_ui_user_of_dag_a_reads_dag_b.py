@@ -164,8 +164,12 @@ def client(releases: Releases) -> Iterator[Any]:
     from release_gates.ui.app import EVIDENCE, create_app
 
     passwords_file = Path(conf.get("core", "simple_auth_manager_passwords_file"))
-    passwords = json.loads(passwords_file.read_text())
+    original_passwords = passwords_file.read_text()
+    passwords = json.loads(original_passwords)
     passwords_file.write_text(json.dumps({**passwords, VIEWER: VIEWER_PASSWORD}))
+    # Another module's in-process API client keeps using the auth manager it was built with:
+    # put it back afterwards instead of leaving the process without one.
+    previous_auth_manager = airflow_app._AuthManagerState.instance
     users = ",".join([*(f"{u}:admin" for u in TEST_USERS), f"{VIEWER}:viewer"])
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AIRFLOW__CORE__AUTH_MANAGER", f"{__name__}.DagScopedAuthManager")
@@ -184,6 +188,8 @@ def client(releases: Releases) -> Iterator[Any]:
         finally:
             EVIDENCE.reset()
             airflow_app.purge_cached_app()
+            airflow_app._AuthManagerState.instance = previous_auth_manager
+            passwords_file.write_text(original_passwords)
 
 
 def _login(client: Any, user: str, password: str) -> dict[str, str]:

@@ -35,6 +35,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -146,15 +147,24 @@ def one_drill(hook: Any, target_spec: dict[str, Any], mode: str) -> dict[str, An
 
 
 def journaled_drill(target: Any, spec: Any) -> Any:
-    """What RollbackDrillOperator does around the engine: lease, recovery scan, journal."""
-    from release_gates.checks.drill_recovery import TargetDrillJournal, recover_unfinished_drills
+    """What RollbackDrillOperator does around the engine: lease, recovery, interrupted-drill lookup,
+    journal (one TargetJournal for the task, as the operator uses)."""
+    from release_gates.checks.drill_recovery import (
+        TargetDrillJournal,
+        interrupted_drills,
+        recover_unfinished_drills,
+    )
     from release_gates.checks.rollback_drill import run_rollback_drill
     from release_gates.deploy.target_journal import TargetJournal
 
+    release = f"bench__run_{uuid.uuid4().hex[:8]}"  # each drill is another release's, as in production
+    holder, check = f"{release}:rollback_drill", "operations.rollback_drill"
     journal = TargetJournal(STORE["store"], target.identity())
-    with journal.hold("bench", purpose="rollback drill", release_id="bench") as lease:
-        recover_unfinished_drills(target, journal, lease=lease, by="bench", stable_timeout=60)
-        drill_journal = TargetDrillJournal(journal, lease, "bench", "operations.rollback_drill", "bench")
+    with journal.hold(holder, purpose="rollback drill", release_id=release) as lease:
+        recover_unfinished_drills(target, journal, lease=lease, by=holder, stable_timeout=60)
+        if interrupted_drills(journal, release_id=release, check_id=check, reported=()):
+            raise SystemExit("a benchmark drill was interrupted")
+        drill_journal = TargetDrillJournal(journal, lease, release, check, holder)
         return run_rollback_drill(target, spec, journal=drill_journal)
 
 

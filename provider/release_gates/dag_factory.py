@@ -410,7 +410,7 @@ def _promotion(policy: ReleasePolicy, common: dict[str, Any]) -> tuple[Any, Any]
             ManualPromotionOperator(task_id="promote", **common),
             EmptyOperator(task_id="rollback", trigger_rule="one_failed"),
         )
-    from release_gates.operators.aws import PromoteModelOperator, RollbackOperator
+    from release_gates.operators.deployment import PromoteModelOperator, RollbackOperator
 
     target = policy.deployment.target.model_dump(mode="json", exclude_none=True)
     kwargs = {

@@ -18,7 +18,8 @@ from airflow.sdk.exceptions import AirflowFailException
 from release_gates.deploy.target_journal import TargetJournal
 from release_gates.evidence import EvidenceStore
 from release_gates.hooks.aws import AwsDeploymentHook
-from release_gates.operators.aws import PromoteModelOperator, RollbackDrillOperator
+from release_gates.operators.aws import RollbackDrillOperator
+from release_gates.operators.deployment import PromoteModelOperator
 from tests.adversarial.drill_support import drill_spec, evidence, hook, lambda_target, moto_endpoint
 from tests.integration.aws_test_support import alias_version, make_lambda
 

@@ -14,7 +14,8 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from release_gates.hooks.aws import AwsDeploymentHook
-from release_gates.operators.aws import DeploymentIdentityCheckOperator, PromoteModelOperator
+from release_gates.operators.aws import DeploymentIdentityCheckOperator
+from release_gates.operators.deployment import PromoteModelOperator
 from tests.adversarial.identity_support import evidence, hook, model_file, moto_endpoint, start_release
 from tests.integration.aws_test_support import alias_version, make_image_lambda
 

@@ -12,16 +12,15 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from release_gates.evidence import EvidenceStore
+from release_gates.exceptions import DeploymentActionError
 from release_gates.hooks.aws import AwsDeploymentHook
 from release_gates.operators.aws import (
-    DeploymentActionError,
     OpsReadinessCheckOperator,
-    PromoteModelOperator,
     RollbackDrillOperator,
-    RollbackOperator,
     SecurityPostureCheckOperator,
 )
 from release_gates.operators.base import CheckErrorException
+from release_gates.operators.deployment import PromoteModelOperator, RollbackOperator
 from release_gates_testing.airflow import AirflowEnv
 from tests.integration.aws_test_support import (
     LIVE_DRILL,
@@ -296,7 +295,8 @@ from datetime import datetime
 
 from airflow.sdk import DAG
 
-from release_gates.operators.aws import PromoteModelOperator, RollbackDrillOperator, RollbackOperator
+from release_gates.operators.aws import RollbackDrillOperator
+from release_gates.operators.deployment import PromoteModelOperator, RollbackOperator
 
 TARGET = {{"type": "lambda", "name": "{function}", "alias": "live", "poll_interval": 0.05}}
 

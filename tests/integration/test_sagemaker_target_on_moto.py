@@ -19,7 +19,8 @@ import pytest
 from release_gates.deploy.target_journal import TargetJournal
 from release_gates.evidence import EvidenceStore
 from release_gates.hooks.aws import AwsDeploymentHook
-from release_gates.operators.aws import PromoteModelOperator, RollbackDrillOperator, RollbackOperator
+from release_gates.operators.aws import RollbackDrillOperator
+from release_gates.operators.deployment import PromoteModelOperator, RollbackOperator
 from release_gates_testing.sagemaker import SageMakerServer, start_sagemaker_moto
 from tests.integration.aws_test_support import LIVE_DRILL, unique
 

@@ -288,3 +288,78 @@ def test_the_drills_own_restore_never_overwrites_another_change() -> None:
     assert result.status is Status.ERROR and result.findings[0].id == "target_changed_during_drill"
     assert target.serving == "4" and target.history == ["2"]
     assert result.metrics["restore"]["changed_by_other"] == "4"
+
+
+def _busy_target_history(store: EvidenceStore, identity: dict[str, Any], holders: int) -> None:
+    """Other releases take and give back the target's lease, none of them able to restore."""
+    for i in range(holders):
+        journal = TargetJournal(store, identity, now=lambda: datetime.now(UTC) + timedelta(hours=2))
+        journal.release(journal.acquire(f"rel-other-{i}:dag.promote", purpose="promotion", wait=0))
+
+
+def test_a_long_target_chain_is_not_read_whole_and_an_old_unfinished_drill_is_still_found(
+    store: EvidenceStore,
+) -> None:
+    clock = Clock()
+    killed = _drill_killed_after_rollback(store, clock)
+    _busy_target_history(store, killed.identity(), holders=40)
+    journal = TargetJournal(store, killed.identity())
+    whole = journal.records()
+    assert len(whole) > 80
+    state = journal.state()
+    assert len(state) <= 4  # the old drill, the last lease and its release: not the whole chain
+    [unfinished] = journal.unfinished_drills()
+    assert [d.drill_id for d in unfinished_drills_of(whole)] == [unfinished.drill_id]
+
+    # Recovery judges the old drill against every lease since it, not only those in the state.
+    lease = journal.acquire("rel-1:dag.drill", purpose="drill", wait=0)
+    target = MemoryTarget(clock, serving="2", deploy_seconds=0)
+    [recovery] = recover_unfinished_drills(target, journal, lease=lease, by="retry", stable_timeout=60)
+    assert recovery["outcome"] == "changed_by_other" and len(recovery["held_by_others"]) == 40
+    assert target.history == []
+
+
+def unfinished_drills_of(records: list[Any]) -> list[Any]:
+    from release_gates.deploy.target_journal import started_drills
+
+    return [drill for drill in started_drills(records) if drill.needs_restore]
+
+
+def test_an_interrupted_drill_recovered_by_another_release_is_still_reported_to_its_retry(
+    store: EvidenceStore,
+) -> None:
+    # The drill of rel-1 is killed; rel-2 takes the expired lease, restores the target and gives the
+    # lease back; many others hold the target after; then rel-1's retry takes the lease. The drill
+    # is nowhere in the state that lease was taken on, and still its retry must not drill and PASS.
+    clock = Clock()
+    killed = _drill_killed_after_rollback(store, clock)
+    later = TargetJournal(store, killed.identity(), now=lambda: datetime.now(UTC) + timedelta(hours=2))
+    lease = later.acquire("rel-2:dag.drill", purpose="drill", wait=0)
+    restored = MemoryTarget(clock, serving="2", deploy_seconds=0)
+    [recovery] = recover_unfinished_drills(restored, later, lease=lease, by="rel-2", stable_timeout=60)
+    assert recovery["outcome"] == "restored"
+    later.release(lease)
+    _busy_target_history(store, killed.identity(), holders=5)
+
+    retry = TargetJournal(store, killed.identity())
+    retry_lease = retry.acquire("rel-1:dag.drill", purpose="drill", wait=0)
+    assert recover_unfinished_drills(restored, retry, lease=retry_lease, by="retry", stable_timeout=60) == []
+    assert all(r.kind != "drill_started" for r in retry.state())
+    interrupted = interrupted_drills(retry, release_id="rel-1", check_id="operations.drill", reported=())
+    assert [d.end_kind for d in interrupted] == ["drill_recovered"]
+    result = interrupted_drill_result(
+        restored, check_id="operations.drill", interrupted=interrupted, recoveries=[]
+    )
+    assert result is not None and result.status is Status.INCONCLUSIVE
+
+
+def test_releasing_a_lease_someone_took_over_writes_nothing(store: EvidenceStore) -> None:
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    mine = TargetJournal(store, {"type": "ecs", "name": "s"}, now=lambda: now[0])
+    lease = mine.acquire("rel-a:dag.drill", purpose="drill", ttl=60)
+    now[0] += timedelta(seconds=61)
+    theirs = TargetJournal(store, mine.identity, now=lambda: now[0])
+    taken = theirs.acquire("rel-b:dag.promote", purpose="promotion", wait=0)
+    mine.release(lease)  # my view is stale: the conditional append fails, it reads and sees theirs
+    assert [r.kind for r in mine.records()] == ["lease_acquired", "lease_acquired"]
+    assert active_lease(mine.state()) == taken

@@ -12,8 +12,8 @@ from airflow.sdk import DAG
 
 from release_gates.evidence import DEFAULT_EVIDENCE_CONN_ID, EvidenceStore
 from release_gates.hooks.evidence import EvidenceStoreHook
-from release_gates.operators.aws import _DeploymentActionOperator
 from release_gates.operators.base import BaseCheckOperator
+from release_gates.operators.deployment import _DeploymentActionOperator
 from release_gates.operators.evidence import EvidenceWriterMixin
 from release_gates.operators.monitoring import _MonitorStep
 from release_gates.operators.release import ManualPromotionOperator, _ReleaseStep

@@ -32,7 +32,6 @@ from release_gates.results import CheckResult, Finding, Severity, Status, utcnow
 if TYPE_CHECKING:
     from release_gates.deploy.target_journal import Lease, StartedDrill, TargetJournal
     from release_gates.deploy.targets import DeploymentTarget
-    from release_gates.evidence import EvidenceRecord
 
 
 @dataclass
@@ -105,7 +104,6 @@ def restore_unfinished(
     lease: Lease,
     by: str,
     stable_timeout: float,
-    records: list[EvidenceRecord],
     actor: str | None = None,
 ) -> dict[str, Any]:
     """Restore one unfinished drill (compare-and-set, see the module docstring); returns what happened."""
@@ -127,9 +125,7 @@ def restore_unfinished(
     try:
         serving = target.current_version()
         info["serving_before"] = serving
-        others = journal.others_since(
-            drill.seq, {str(drill.payload.get("lease_id")), lease.lease_id}, records
-        )
+        others = journal.others_since(drill.seq, {str(drill.payload.get("lease_id")), lease.lease_id})
         if serving == original:
             info.update(outcome="already_original", final_version=serving)
         elif serving == drill_version and not others:
@@ -189,18 +185,17 @@ def recover_unfinished_drills(
     stable_timeout: float,
     actor: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Restore every unfinished drill on the target, oldest first (the caller holds ``lease``)."""
-    records = journal.records()
+    """Restore every unfinished drill on the target, oldest first (the caller holds ``lease``).
+
+    The drills are those the lease was taken on: when this journal took it, its own view (the
+    conditional append of the lease proved that view was the whole state then, and nobody starts a
+    drill without the lease), otherwise the state read now.
+    """
+    known = journal.known()
+    records = known if known and known[-1].seq == lease.seq else journal.state()
     return [
         restore_unfinished(
-            target,
-            journal,
-            drill,
-            lease=lease,
-            by=by,
-            stable_timeout=stable_timeout,
-            records=records,
-            actor=actor,
+            target, journal, drill, lease=lease, by=by, stable_timeout=stable_timeout, actor=actor
         )
         for drill in journal.unfinished_drills(records)
     ]
@@ -211,14 +206,11 @@ def interrupted_drills(
 ) -> list[StartedDrill]:
     """Drills of this release's check that did not finish in their own process and that no recorded
     result has reported yet."""
-    from release_gates.deploy.target_journal import started_drills
-
     done = set(reported)
     return [
         drill
-        for drill in started_drills(journal.records())
-        if drill.payload.get("release_id") == release_id
-        and drill.payload.get("check_id") == check_id
+        for drill in journal.drills_of_release(release_id)
+        if drill.payload.get("check_id") == check_id
         and drill.end_kind != "drill_finished"
         and drill.drill_id not in done
     ]

@@ -7,8 +7,9 @@ of the target's canonical identity), whatever release, DAG or CLI touches it:
 kind              payload
 ================  =================================================================================
 lease_acquired    ``lease_id``, ``holder``, ``purpose``, ``release_id``, ``acquired_at``,
-                  ``expires_at``; ``takes_over`` (the lease it replaced: the holder's own from an
-                  earlier try, or one that expired)
+                  ``expires_at``; ``unfinished`` (the drills that still needed a restore: their
+                  ``drill_id``, ``started_seq``, ``end_seq``); ``takes_over`` (the lease it
+                  replaced: the holder's own from an earlier try, or one that expired)
 lease_released    ``lease_id``, ``holder``
 drill_started     ``drill_id``, ``lease_id``, ``holder``, ``release_id``, ``check_id``, ``target``,
                   ``mode`` (``live`` / ``shadow``), ``original_version``, ``drill_version``;
@@ -119,6 +120,7 @@ class StartedDrill:
     payload: dict[str, Any]
     end_kind: str | None
     end: dict[str, Any] | None
+    end_seq: int | None = None
 
     @property
     def drill_id(self) -> str:
@@ -152,12 +154,15 @@ def active_lease(records: list[EvidenceRecord]) -> Lease | None:
 
 def started_drills(records: list[EvidenceRecord]) -> list[StartedDrill]:
     """Every ``drill_started`` with the record that ended it, oldest first."""
-    ends = {str(r.payload.get("drill_id")): (r.kind, r.payload) for r in records if r.kind in DRILL_END_KINDS}
+    ends = {str(r.payload.get("drill_id")): r for r in records if r.kind in DRILL_END_KINDS}
     drills = []
     for record in records:
         if record.kind == "drill_started":
-            kind, payload = ends.get(str(record.payload.get("drill_id")), (None, None))
-            drills.append(StartedDrill(record.seq, record.payload, kind, payload))
+            end = ends.get(str(record.payload.get("drill_id")))
+            if end is None:
+                drills.append(StartedDrill(record.seq, record.payload, None, None))
+            else:
+                drills.append(StartedDrill(record.seq, record.payload, end.kind, end.payload, end.seq))
     return drills
 
 
@@ -177,10 +182,87 @@ class TargetJournal:
         self.chain_id = target_chain_id(identity)
         self._now = now
         self._sleep = sleep
+        self._seen: list[EvidenceRecord] = []
+        self._loaded = False
+        #: The first seq from which ``_seen`` holds every record (earlier ones: only those listed).
+        self._whole_from = 1
 
     def records(self) -> list[EvidenceRecord]:
-        # records() of an unknown chain is empty: the chain starts with its first lease.
+        """The whole chain, oldest first, read from the store (empty for an unknown chain: it starts
+        with its first lease)."""
         return self.store.records(self.chain_id)
+
+    def state(self) -> list[EvidenceRecord]:
+        """The records that decide the target's state, oldest first (empty for an unknown chain).
+
+        A target chain grows with every drill and promotion, so it is not read whole: each
+        ``lease_acquired`` lists the drills that still needed a restore when it was taken
+        (``unfinished``: their start and end seqs), and that record, the records after it and the
+        drills it lists are all the lease and the recovery need. Records are append-only, so later
+        calls read only the tail this journal has not seen. Tampering is for ``verify`` to find.
+        """
+        if not self._loaded:
+            self._loaded = True
+            tail = self.store.tail_from_last(self.chain_id, "lease_acquired")
+            listed = tail[0].payload.get("unfinished") if tail else None
+            if not tail or not isinstance(listed, list):
+                self._seen = self.store.records(self.chain_id)  # no lease yet: short
+            else:
+                seqs = {
+                    int(seq)
+                    for drill in listed
+                    for seq in (drill["started_seq"], drill.get("end_seq"))
+                    if seq
+                }
+                self._seen = [*(self.store.records(self.chain_id, seqs=seqs) if seqs else []), *tail]
+                self._whole_from = tail[0].seq
+        else:
+            after = self._seen[-1].seq if self._seen else 0
+            self._seen.extend(self.store.records(self.chain_id, after_seq=after))
+        return list(self._seen)
+
+    def known(self) -> list[EvidenceRecord]:
+        """What this journal has read and written so far, without asking the store: exactly the
+        chain up to the last record it appended when nobody else wrote since (a lease taken by a
+        conditional append guarantees that much at the moment it is taken)."""
+        return list(self._seen) if self._loaded else self.state()
+
+    def _note(self, record: EvidenceRecord) -> EvidenceRecord:
+        """Remember a record this journal appended, when it directly follows what it has seen (a
+        gap is read on the next :meth:`state`)."""
+        if self._loaded and record.seq == (self._seen[-1].seq if self._seen else 0) + 1:
+            self._seen.append(record)
+        return record
+
+    def records_after(self, seq: int) -> list[EvidenceRecord]:
+        """Every record after ``seq``, read whole from the store when this journal skipped some."""
+        if seq + 1 >= self._whole_from:
+            return [r for r in self.state() if r.seq > seq]
+        return self.store.records(self.chain_id, after_seq=seq)
+
+    def drills_of_release(self, release_id: str | None) -> list[StartedDrill]:
+        """Every drill a release started on this target, with what ended it, oldest first.
+
+        At most two narrow queries (the database matches the canonical payload text; the parsed payload is
+        checked here), so a long chain costs a scan in SQL, not a parse of every record.
+        """
+        needle = '"release_id":' + json.dumps(release_id, ensure_ascii=False)
+        started = [
+            record
+            for record in self.store.records(self.chain_id, kind="drill_started", containing=needle)
+            if record.payload.get("release_id") == release_id
+        ]
+        ends = (
+            self.store.records(
+                self.chain_id,
+                kind=DRILL_END_KINDS,
+                after_seq=started[0].seq,
+                containing=['"drill_id":' + json.dumps(str(r.payload.get("drill_id"))) for r in started],
+            )
+            if started
+            else []
+        )
+        return started_drills(sorted([*started, *ends], key=lambda r: r.seq))
 
     # -- the lease --------------------------------------------------------------------------------
 
@@ -203,7 +285,7 @@ class TargetJournal:
 
         deadline = time.monotonic() + wait
         while True:
-            records = self.records()
+            records = self.state()
             head = records[-1].seq if records else 0
             now = self._now()
             current = active_lease(records)
@@ -216,6 +298,10 @@ class TargetJournal:
                     "target": self.identity,
                     "acquired_at": _iso(now),
                     "expires_at": _iso(now + timedelta(seconds=ttl)),
+                    "unfinished": [
+                        {"drill_id": d.drill_id, "started_seq": d.seq, "end_seq": d.end_seq}
+                        for d in self.unfinished_drills(records)
+                    ],
                 }
                 if current is not None:
                     payload["takes_over"] = {
@@ -228,6 +314,7 @@ class TargetJournal:
                     )
                 except EvidenceHeadMovedError:
                     continue  # someone wrote first: read again and decide again
+                self._note(record)
                 return Lease.from_record(record)
             if time.monotonic() >= deadline:
                 raise TargetLeaseBusyError(
@@ -237,15 +324,29 @@ class TargetJournal:
             self._sleep(max(0.0, min(poll, deadline - time.monotonic())))
 
     def release(self, lease: Lease, *, actor: str | None = None) -> None:
-        """Give the lease back (a no-op when it was already released or taken over)."""
-        if active_lease(self.records()) != lease:
+        """Give the lease back (a no-op when it was already released or taken over).
+
+        A conditional append on the head this journal last saw: when anyone wrote since (a
+        takeover, say), it reads the tail and decides again.
+        """
+        from release_gates.evidence.store import EvidenceHeadMovedError
+
+        records = self.known()
+        while active_lease(records) == lease:
+            payload = {"lease_id": lease.lease_id, "holder": lease.holder, "released_at": _iso(self._now())}
+            try:
+                record = self.store.append_if_head(
+                    self.chain_id,
+                    "lease_released",
+                    payload,
+                    expected_seq=records[-1].seq,
+                    actor=actor or lease.holder,
+                )
+            except EvidenceHeadMovedError:
+                records = self.state()
+                continue
+            self._note(record)
             return
-        self.store.append(
-            self.chain_id,
-            "lease_released",
-            {"lease_id": lease.lease_id, "holder": lease.holder, "released_at": _iso(self._now())},
-            actor=actor or lease.holder,
-        )
 
     @contextmanager
     def hold(self, holder: str, *, purpose: str, **options: Any) -> Iterator[Lease]:
@@ -258,29 +359,31 @@ class TargetJournal:
     # -- drills -----------------------------------------------------------------------------------
 
     def drill_started(self, payload: Mapping[str, Any], *, actor: str | None = None) -> EvidenceRecord:
-        return self.store.append(
+        record = self.store.append(
             self.chain_id, "drill_started", {**payload, "target": self.identity}, actor=actor
         )
+        return self._note(record)
 
     def drill_ended(
         self, kind: str, drill_id: str, payload: Mapping[str, Any], *, actor: str | None = None
     ) -> EvidenceRecord:
         assert kind in DRILL_END_KINDS
-        return self.store.append(
+        record = self.store.append(
             self.chain_id, kind, {**payload, "drill_id": drill_id, "at": _iso(self._now())}, actor=actor
         )
+        return self._note(record)
 
     def unfinished_drills(self, records: list[EvidenceRecord] | None = None) -> list[StartedDrill]:
-        chain = self.records() if records is None else records
+        chain = self.state() if records is None else records
         return [drill for drill in started_drills(chain) if drill.needs_restore]
 
-    def others_since(self, seq: int, lease_ids: set[str], records: list[EvidenceRecord]) -> list[Lease]:
+    def others_since(self, seq: int, lease_ids: set[str]) -> list[Lease]:
         """Leases taken after record ``seq`` by anyone but ``lease_ids`` and their holders' takeovers:
         who may have changed the target since then."""
         mine = set(lease_ids)
         found = []
-        for record in records:
-            if record.seq <= seq or record.kind != "lease_acquired":
+        for record in self.records_after(seq):
+            if record.kind != "lease_acquired":
                 continue
             lease = Lease.from_record(record)
             takes_over = record.payload.get("takes_over") or {}

@@ -18,6 +18,7 @@ from release_gates.policy.sections import (
     Approval,
     Dataset,
     Deployment,
+    EvidencePolicy,
     Notifications,
     OwnerRole,
     Release,
@@ -101,6 +102,10 @@ class ReleasePolicy(PolicyModel):
     )
     monitoring: Monitoring | None = Field(
         default=None, description="Post-deployment monitoring; the monitoring DAG is built from it."
+    )
+    evidence: EvidencePolicy = Field(
+        default=EvidencePolicy(),
+        description="Signing of the evidence trail (checkpoints, release attestation).",
     )
 
     _source: str = PrivateAttr(default="<memory>")

@@ -208,6 +208,42 @@ class Notifications(PolicyModel):
     )
 
 
+class Signing(PolicyModel):
+    """The key that signs the evidence trail's checkpoints and the release attestation.
+
+    The private key lives in an Airflow connection (any secrets backend), never in the policy or the
+    evidence database; verifiers need only the public keys.
+    """
+
+    conn_id: str = Field(
+        default="release_gates_signing",
+        description="Airflow connection with the Ed25519 private key (password: PEM; extra.key_id optional).",
+    )
+    required: bool = Field(
+        default=False,
+        description="true: a release without a usable signing key is not sealed (the seal step fails).",
+    )
+    public_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description="Trusted public keys for `verify`, key id → PEM (old keys stay listed after rotation).",
+    )
+    checkpoint_every: int = Field(
+        default=100,
+        ge=1,
+        description="Besides the seal, sign the head of a long chain (monitoring) every this many records.",
+    )
+    attestation: bool = Field(
+        default=True,
+        description="Write a signed in-toto release attestation (DSSE) at the seal when a key is available.",
+    )
+
+
+class EvidencePolicy(PolicyModel):
+    """How the evidence trail is made provable later."""
+
+    signing: Signing = Field(default=Signing(), description="Signed checkpoints and the release attestation.")
+
+
 class Deployment(PolicyModel):
     """Where an approved release is promoted, and how it is smoke-checked (the target's health)."""
 

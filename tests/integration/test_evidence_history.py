@@ -12,6 +12,7 @@ from sqlalchemy import text
 from release_gates.evidence import EvidenceError, EvidenceStore
 from release_gates.evidence.canonical import record_hash, sha256_text
 from release_gates.monitoring.history import load_history
+from tests.integration.evidence_support import switch_off_guards
 
 pytestmark = pytest.mark.integration
 
@@ -69,7 +70,8 @@ def test_history_of_a_model_without_evidence(store: EvidenceStore) -> None:
 
 
 def _insert_unreadable(store: EvidenceStore, release_id: str) -> None:
-    """Act as a database writer: a record whose payload is not JSON, at the chain's next seq."""
+    """Act as a database writer with full rights (the store's triggers off, the seal no obstacle): a
+    record whose payload is not JSON, at the chain's next seq."""
     head = store.chain(release_id)
     payload = "{not json"
     fields = {
@@ -82,6 +84,7 @@ def _insert_unreadable(store: EvidenceStore, release_id: str) -> None:
         "prev_hash": head.head_hash,
     }
     with store.engine.begin() as conn:
+        switch_off_guards(conn)
         conn.execute(
             text(
                 "INSERT INTO release_gates_evidence"

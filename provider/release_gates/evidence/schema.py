@@ -7,14 +7,13 @@ from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, Tex
 # Own prefix and own Alembic version table: the store may share a database with Airflow's metadata.
 metadata = MetaData()
 
+# One row per chain, written once. The head is the chain's last record and "sealed" its
+# ``release_sealed`` record: nothing here can be rewound or reopened.
 chains = Table(
     "release_gates_chain",
     metadata,
     Column("release_id", String(250), primary_key=True),
-    Column("head_seq", Integer, nullable=False),
-    Column("head_hash", String(64), nullable=False),
     Column("created_at", String(40), nullable=False),
-    Column("sealed_at", String(40), nullable=True),
 )
 
 records = Table(
@@ -33,6 +32,21 @@ records = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
     UniqueConstraint("release_id", "seq", name="uq_release_gates_evidence_release_seq"),
+)
+
+# Signatures of chain heads by keys held outside the database (release_gates.evidence.checkpoints).
+checkpoints = Table(
+    "release_gates_checkpoint",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("release_id", String(250), ForeignKey("release_gates_chain.release_id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("record_hash", String(64), nullable=False),
+    Column("record_kind", String(64), nullable=False),
+    Column("key_id", String(128), nullable=False),
+    Column("signature", String(128), nullable=False),
+    Column("signed_at", String(40), nullable=False),
+    UniqueConstraint("release_id", "seq", "key_id", name="uq_release_gates_checkpoint"),
 )
 
 VERSION_TABLE = "release_gates_alembic_version"

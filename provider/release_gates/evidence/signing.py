@@ -56,10 +56,12 @@ def public_pem(public_key: Ed25519PublicKey) -> str:
     return public_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode("ascii")
 
 
-def checkpoint_message(chain_id: str, seq: int, record_hash: str) -> bytes:
-    """The bytes a checkpoint signs: the chain, the seq and the hash of the record it vouches for."""
+def checkpoint_message(chain_id: str, seq: int, record_hash: str, record_kind: str) -> bytes:
+    """The bytes a checkpoint signs: the chain, and the seq, hash and kind of the record it vouches for."""
     body = json.dumps(
-        {"chain": chain_id, "hash": record_hash, "seq": seq}, sort_keys=True, separators=(",", ":")
+        {"chain": chain_id, "hash": record_hash, "kind": record_kind, "seq": seq},
+        sort_keys=True,
+        separators=(",", ":"),
     )
     return CHECKPOINT_DOMAIN + body.encode("utf-8")
 

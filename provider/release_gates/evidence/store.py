@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Connection,
@@ -37,14 +37,18 @@ from sqlalchemy import (
     insert,
     or_,
     select,
-    update,
+    text,
 )
 from sqlalchemy.exc import DisconnectionError, IntegrityError, OperationalError
 
 from release_gates.evidence.canonical import GENESIS_HASH, canonical_json, record_hash, sha256_text
-from release_gates.evidence.schema import chains, records
-from release_gates.evidence.verify import ChainHead, VerifyReport, verify_records
+from release_gates.evidence.schema import chains, checkpoints, records
+from release_gates.evidence.verify import VerifyReport, verify_records
 from release_gates.exceptions import EvidenceError, EvidenceNotFoundError, EvidenceSealedError
+
+if TYPE_CHECKING:
+    from release_gates.evidence.checkpoints import Checkpoint
+    from release_gates.evidence.signing import PublicKeys, SigningKey
 
 log = logging.getLogger(__name__)
 
@@ -210,19 +214,43 @@ def _forget_connections_of_other_processes(engine: Engine) -> None:
 
 
 # Built once: constructing statements per append costs more CPU than executing them.
-_SELECT_HEAD_FOR_UPDATE = (
-    select(chains.c.head_seq, chains.c.head_hash, chains.c.sealed_at)
-    .where(chains.c.release_id == bindparam("rid"))
-    .with_for_update()
+_LAST_RECORD = (
+    select(records.c.seq, records.c.hash, records.c.kind, records.c.recorded_at)
+    .where(records.c.release_id == bindparam("rid"))
+    .order_by(records.c.seq.desc())
+    .limit(1)
 )
 _INSERT_CHAIN = insert(chains)
 _INSERT_RECORD = insert(records)
-_MOVE_HEAD = (
-    update(chains)
-    .where(chains.c.release_id == bindparam("rid"))
-    .values(head_seq=bindparam("seq"), head_hash=bindparam("hash"))
-)
-_SEAL_HEAD = _MOVE_HEAD.values(sealed_at=bindparam("at"))
+_INSERT_CHECKPOINT = insert(checkpoints)
+# PostgreSQL: appends to one chain queue on a transaction-scoped advisory lock keyed by the chain
+# (a row lock would need UPDATE, which the runtime role does not have).
+_PG_CHAIN_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:rid, 7203114551))")
+
+
+def _head_columns() -> tuple[Any, ...]:
+    """A chain's head, derived: its last record's seq and hash, and when it was sealed."""
+    last = (
+        select(records.c.seq, records.c.hash)
+        .where(records.c.release_id == chains.c.release_id)
+        .order_by(records.c.seq.desc())
+        .limit(1)
+    )
+    sealed = (
+        select(records.c.recorded_at)
+        .where(records.c.release_id == chains.c.release_id, records.c.kind == "release_sealed")
+        .order_by(records.c.seq)
+        .limit(1)
+    )
+    return (
+        chains.c.release_id,
+        func.coalesce(last.with_only_columns(records.c.seq).scalar_subquery(), 0).label("head_seq"),
+        func.coalesce(last.with_only_columns(records.c.hash).scalar_subquery(), GENESIS_HASH).label(
+            "head_hash"
+        ),
+        chains.c.created_at,
+        sealed.scalar_subquery().label("sealed_at"),
+    )
 
 
 class EvidenceStore:
@@ -233,10 +261,21 @@ class EvidenceStore:
     >>> store.append("rel-1", "release_started", {"model": "m", "version": "3"})  # doctest: +SKIP
     """
 
-    def __init__(self, url: str | None = None, *, engine: Engine | None = None) -> None:
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        engine: Engine | None = None,
+        signer: SigningKey | None = None,
+        checkpoint_every: int = 100,
+    ) -> None:
         self.url = url or default_url()
         self.engine = engine or make_engine(self.url)
         self._migrated = False
+        #: Signs a checkpoint of the head with every seal and every ``checkpoint_every`` records (in
+        #: the append's transaction); None: no checkpoints (``verify`` with keys then fails a seal).
+        self.signer = signer
+        self.checkpoint_every = checkpoint_every
 
     def __repr__(self) -> str:
         # repr() reaches logs, CLI output and report sources: the password and password-like query
@@ -355,26 +394,18 @@ class EvidenceStore:
         *,
         expected_seq: int | None = None,
     ) -> EvidenceRecord:
-        head = conn.execute(_SELECT_HEAD_FOR_UPDATE, {"rid": release_id}).first()
-        if expected_seq is not None and (head[0] if head is not None else 0) != expected_seq:
-            raise EvidenceHeadMovedError(
-                f"{release_id}: head is at #{head[0] if head is not None else 0}, not #{expected_seq}"
+        if conn.dialect.name == "postgresql":
+            conn.execute(_PG_CHAIN_LOCK, {"rid": release_id})
+        last = conn.execute(_LAST_RECORD, {"rid": release_id}).first()
+        head_seq, head_hash = (last[0], last[1]) if last is not None else (0, GENESIS_HASH)
+        if expected_seq is not None and head_seq != expected_seq:
+            raise EvidenceHeadMovedError(f"{release_id}: head is at #{head_seq}, not #{expected_seq}")
+        if last is None:
+            conn.execute(_INSERT_CHAIN, {"release_id": release_id, "created_at": _now_iso()})
+        elif last[2] == "release_sealed":
+            raise EvidenceSealedError(
+                f"release {release_id} was sealed at {last[3]} (record #{head_seq}); it takes no records"
             )
-        if head is None:
-            conn.execute(
-                _INSERT_CHAIN,
-                {
-                    "release_id": release_id,
-                    "head_seq": 0,
-                    "head_hash": GENESIS_HASH,
-                    "created_at": _now_iso(),
-                },
-            )
-            head_seq, head_hash, sealed_at = 0, GENESIS_HASH, None
-        else:
-            head_seq, head_hash, sealed_at = head
-        if sealed_at is not None:
-            raise EvidenceSealedError(f"release {release_id} was sealed at {sealed_at}; it takes no records")
 
         record = EvidenceRecord(
             release_id=release_id,
@@ -398,11 +429,54 @@ class EvidenceStore:
         )
         row = {**record.to_dict(), "payload": payload_text, "hash": digest}
         conn.execute(_INSERT_RECORD, row)
-        conn.execute(
-            _SEAL_HEAD if kind == "release_sealed" else _MOVE_HEAD,
-            {"rid": release_id, "seq": record.seq, "hash": digest, "at": record.recorded_at},
-        )
+        if self.signer is not None and (kind == "release_sealed" or record.seq % self.checkpoint_every == 0):
+            self._insert_checkpoint(conn, release_id, (record.seq, digest, kind), self.signer)
         return replace(record, payload=json.loads(payload_text), hash=digest)
+
+    @staticmethod
+    def _insert_checkpoint(
+        conn: Connection, release_id: str, head: tuple[int, str, str], signer: SigningKey
+    ) -> Checkpoint:
+        """Sign ``head`` — the (seq, hash, kind) of a record — in the caller's transaction."""
+        from release_gates.evidence.checkpoints import sign_checkpoint
+
+        seq, record_hash, kind = head
+        checkpoint = sign_checkpoint(release_id, seq, record_hash, kind, signer, signed_at=_now_iso())
+        conn.execute(_INSERT_CHECKPOINT, checkpoint.to_row())
+        return checkpoint
+
+    def checkpoint(self, release_id: str, signer: SigningKey | None = None) -> Checkpoint:
+        """Sign the chain's current head now (a seal made without a key, a long open chain).
+
+        Idempotent per key: a head this key already signed returns that checkpoint.
+        """
+        signer = signer or self.signer
+        if signer is None:
+            raise EvidenceError("no signing key: pass one or configure the store's signer")
+        self.ensure_schema()
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(_PG_CHAIN_LOCK, {"rid": release_id})
+            last = conn.execute(_LAST_RECORD, {"rid": release_id}).first()
+            if last is None:
+                raise EvidenceNotFoundError(f"no evidence chain for release {release_id!r}")
+            for existing in self._checkpoints(conn, release_id):
+                if existing.seq == last[0] and existing.key_id == signer.key_id:
+                    return existing
+            return self._insert_checkpoint(conn, release_id, (last[0], last[1], last[2]), signer)
+
+    def checkpoints(self, release_id: str) -> list[Checkpoint]:
+        with self._read() as conn:
+            return self._checkpoints(conn, release_id)
+
+    @staticmethod
+    def _checkpoints(conn: Connection, release_id: str) -> list[Checkpoint]:
+        from release_gates.evidence.checkpoints import Checkpoint
+
+        rows = conn.execute(
+            select(checkpoints).where(checkpoints.c.release_id == release_id).order_by(checkpoints.c.seq)
+        ).all()
+        return [Checkpoint.from_row(row._asdict()) for row in rows]
 
     # -- reading ------------------------------------------------------------------------------------
 
@@ -414,7 +488,7 @@ class EvidenceStore:
 
     def chain(self, release_id: str) -> ChainInfo:
         with self._read() as conn:
-            row = conn.execute(select(chains).where(chains.c.release_id == release_id)).first()
+            row = conn.execute(select(*_head_columns()).where(chains.c.release_id == release_id)).first()
         if row is None:
             raise EvidenceNotFoundError(f"no evidence chain for release {release_id!r}")
         return ChainInfo(**row._asdict())
@@ -422,7 +496,8 @@ class EvidenceStore:
     def chains(self, *, limit: int = 100) -> list[ChainInfo]:
         """Most recently created chains first."""
         with self._read() as conn:
-            rows = conn.execute(select(chains).order_by(chains.c.created_at.desc()).limit(limit)).all()
+            query = select(*_head_columns()).order_by(chains.c.created_at.desc()).limit(limit)
+            rows = conn.execute(query).all()
         return [ChainInfo(**row._asdict()) for row in rows]
 
     def records(
@@ -524,19 +599,30 @@ class EvidenceStore:
 
     # -- integrity ----------------------------------------------------------------------------------
 
-    def verify(self, release_id: str) -> VerifyReport:
-        """Recompute the chain from the stored rows and name the first bad record, if any."""
+    def verify(self, release_id: str, *, keys: PublicKeys | None = None) -> VerifyReport:
+        """Recompute the chain from the stored rows and name the first bad record, if any.
+
+        Every checkpoint must vouch for the record now at its seq; with ``keys`` (the trusted public
+        keys) each signature is checked and a sealed chain must carry a signed checkpoint of its seal.
+        """
         with self._read() as conn:
-            head_row = conn.execute(select(chains).where(chains.c.release_id == release_id)).first()
+            chain_row = conn.execute(select(chains).where(chains.c.release_id == release_id)).first()
             rows = conn.execute(
                 select(records)
                 .where(records.c.release_id == release_id)
                 .order_by(records.c.seq, records.c.id)
             ).all()
-        if head_row is None:
+            signed = self._checkpoints(conn, release_id)
+        if chain_row is None:
             raise EvidenceNotFoundError(f"no evidence chain for release {release_id!r}")
-        head = ChainHead(seq=head_row.head_seq, hash=head_row.head_hash, sealed_at=head_row.sealed_at)
-        return verify_records(release_id, [row._asdict() for row in rows], head, payload_is_text=True)
+        return verify_records(
+            release_id,
+            [row._asdict() for row in rows],
+            None,
+            payload_is_text=True,
+            checkpoints=signed,
+            keys=keys,
+        )
 
     def export(self, release_id: str) -> dict[str, Any]:
         """A self-contained JSON bundle of the chain that :func:`verify_bundle` checks offline."""
@@ -549,6 +635,7 @@ class EvidenceStore:
             "hash_algorithm": "sha256 over canonical JSON; see release_gates.evidence.canonical",
             "head": {"seq": info.head_seq, "hash": info.head_hash, "sealed_at": info.sealed_at},
             "records": [r.to_dict() for r in self.records(release_id)],
+            "checkpoints": [c.to_dict() for c in self.checkpoints(release_id)],
         }
 
     def export_to(self, release_id: str, path: str | Path) -> Path:

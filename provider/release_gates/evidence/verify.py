@@ -6,10 +6,14 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from release_gates.evidence.canonical import GENESIS_HASH, canonical_json, record_hash, sha256_text
 from release_gates.exceptions import BundleError
+
+if TYPE_CHECKING:
+    from release_gates.evidence.checkpoints import Checkpoint
+    from release_gates.evidence.signing import PublicKeys
 
 
 @dataclass(frozen=True)
@@ -29,12 +33,22 @@ class VerifyReport:
     first_bad_seq: int | None = None
     problem: str | None = None
     problems: list[str] = field(default_factory=list)
+    #: How many checkpoints the chain carries, and what was checked of them: ``verified`` (every
+    #: signature, with the trusted keys), ``unchecked`` (links only: no public keys given), ``none``.
+    checkpoints: int = 0
+    signatures: str = "none"
 
     def __str__(self) -> str:
         if self.ok:
             state = "sealed" if self.sealed else "open"
             head = self.head_hash[:16]
-            return f"evidence verify: OK — {self.release_id}: {self.records} records, {state}, head {head}…"
+            signed = {
+                "verified": f", {self.checkpoints} signed checkpoint(s) verified",
+                "unchecked": f", {self.checkpoints} checkpoint(s) NOT checked: pass the public key(s)",
+                "none": ", no signed checkpoints",
+            }[self.signatures]
+            what = f"{self.records} records, {state}, head {head}…{signed}"
+            return f"evidence verify: OK — {self.release_id}: {what}"
         return f"evidence verify: FAILED — {self.release_id}: {self.problem}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -47,22 +61,49 @@ class VerifyReport:
             "first_bad_seq": self.first_bad_seq,
             "problem": self.problem,
             "problems": self.problems,
+            "checkpoints": self.checkpoints,
+            "signatures": self.signatures,
         }
+
+
+def _payload_problems(row: dict[str, Any], payload_is_text: bool) -> list[str]:
+    """What is wrong with one record's payload against its stored digest."""
+    problems = []
+    try:
+        text = row["payload"] if payload_is_text else canonical_json(row["payload"])
+    except (TypeError, ValueError) as exc:
+        problems.append(f"payload is not valid canonical JSON: {exc}")
+        text = ""
+    if payload_is_text:
+        try:
+            json.loads(text)
+        except ValueError:
+            problems.append("payload is not valid JSON (edited)")
+    if sha256_text(text) != row["payload_sha256"]:
+        problems.append("payload was edited (sha256 does not match)")
+    return problems
 
 
 def verify_records(
     release_id: str,
     rows: Sequence[dict[str, Any]],
-    head: ChainHead,
+    head: ChainHead | None,
     *,
     payload_is_text: bool,
+    checkpoints: Sequence[Checkpoint] = (),
+    keys: PublicKeys | None = None,
 ) -> VerifyReport:
     """Walk the chain in stored order and report every break, naming the first one.
 
     ``rows`` are ordered by ``seq``. Payloads are the stored canonical text (database) or parsed JSON
-    (bundle, re-canonicalized here).
+    (bundle, re-canonicalized here). ``head``: what a bundle says its head is (the database derives
+    the head from the records: None). ``checkpoints`` and ``keys``: see
+    :func:`release_gates.evidence.checkpoints.checkpoint_problems`.
     """
+    from release_gates.evidence.checkpoints import checkpoint_problems
+
     problems: list[tuple[int, str]] = []
+    seal_seq: int | None = None
     prev_hash = GENESIS_HASH
     expected_seq = 1
     for row in rows:
@@ -70,24 +111,17 @@ def verify_records(
         where = f"record #{seq} ({row['kind']})"
         if row.get("release_id", release_id) != release_id:
             problems.append((seq, f"{where} belongs to release {row['release_id']!r}"))
+        if seal_seq is not None:
+            problems.append((seq, f"{where} comes after the seal (#{seal_seq}): appended to a sealed chain"))
+        elif row["kind"] == "release_sealed":
+            seal_seq = seq
         if seq != expected_seq:
             if seq > expected_seq:
                 missing = f"#{expected_seq}" if seq == expected_seq + 1 else f"#{expected_seq}–#{seq - 1}"
                 problems.append((expected_seq, f"record {missing} is missing (deleted) before {where}"))
             else:
                 problems.append((seq, f"{where} is out of order or duplicated (expected #{expected_seq})"))
-        try:
-            text = row["payload"] if payload_is_text else canonical_json(row["payload"])
-        except (TypeError, ValueError) as exc:
-            problems.append((seq, f"{where} payload is not valid canonical JSON: {exc}"))
-            text = ""
-        if payload_is_text:
-            try:
-                json.loads(text)
-            except ValueError:
-                problems.append((seq, f"{where} payload is not valid JSON (edited)"))
-        if sha256_text(text) != row["payload_sha256"]:
-            problems.append((seq, f"{where} payload was edited (sha256 does not match)"))
+        problems += [(seq, f"{where} {problem}") for problem in _payload_problems(row, payload_is_text)]
         if row["prev_hash"] != prev_hash:
             problems.append(
                 (
@@ -111,7 +145,7 @@ def verify_records(
         expected_seq = seq + 1
 
     last_seq = int(rows[-1]["seq"]) if rows else 0
-    if head.seq != last_seq or head.hash != prev_hash:
+    if head is not None and (head.seq != last_seq or head.hash != prev_hash):
         problems.append(
             (
                 min(head.seq, last_seq) + 1 if head.seq > last_seq else last_seq,
@@ -120,22 +154,27 @@ def verify_records(
             )
         )
 
+    hashes = {int(row["seq"]): str(row["hash"]) for row in rows}
+    problems += checkpoint_problems(release_id, hashes, checkpoints, seal_seq=seal_seq, keys=keys)
     problems.sort(key=lambda p: p[0])
     first = problems[0] if problems else None
     return VerifyReport(
         release_id=release_id,
         ok=not problems,
         records=len(rows),
-        head_hash=head.hash,
-        sealed=head.sealed_at is not None,
+        head_hash=head.hash if head is not None else prev_hash,
+        sealed=seal_seq is not None or (head is not None and head.sealed_at is not None),
         first_bad_seq=first[0] if first else None,
         problem=first[1] if first else None,
         problems=[p[1] for p in problems],
+        checkpoints=len(checkpoints),
+        signatures="none" if not checkpoints else ("verified" if keys is not None else "unchecked"),
     )
 
 
-def verify_bundle(bundle: dict[str, Any] | str | Path) -> VerifyReport:
-    """Verify an exported bundle (dict, JSON text or file path) without any database."""
+def verify_bundle(bundle: dict[str, Any] | str | Path, *, keys: PublicKeys | None = None) -> VerifyReport:
+    """Verify an exported bundle (dict, JSON text or file path) without any database; with ``keys``,
+    its signed checkpoints too."""
     if isinstance(bundle, Path) or (isinstance(bundle, str) and not bundle.lstrip().startswith("{")):
         try:
             bundle = json.loads(Path(bundle).read_text("utf-8"))
@@ -150,8 +189,13 @@ def verify_bundle(bundle: dict[str, Any] | str | Path) -> VerifyReport:
             f"format_version={bundle.get('format_version')!r})"
         )
     try:
+        from release_gates.evidence.checkpoints import Checkpoint
+
         head = ChainHead(**bundle["head"])
         rows = sorted(bundle["records"], key=lambda r: int(r["seq"]))
-        return verify_records(bundle["release_id"], rows, head, payload_is_text=False)
+        signed = [Checkpoint.from_row(c) for c in bundle.get("checkpoints") or []]
+        return verify_records(
+            bundle["release_id"], rows, head, payload_is_text=False, checkpoints=signed, keys=keys
+        )
     except (KeyError, TypeError) as exc:
         raise BundleError(f"evidence bundle is missing a field: {exc}") from exc

@@ -85,3 +85,62 @@ def test_a_writer_without_a_chain_must_name_one(lookups: list[str | None]) -> No
         step.append_evidence("incident", {}, {})
     record = step.append_evidence("incident", {"n": 1}, {}, chain_id="monitor__m")
     assert (record.release_id, record.actor) == ("monitor__m", "monitor_dag.step")
+
+
+def _signing_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str, pem: str) -> None:
+    """An Airflow connection from the environment, as any secrets backend would give it."""
+    import json
+
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "generic", "password": pem})
+    )
+
+
+def test_the_signing_key_is_looked_up_at_the_first_append_and_signs_the_seal(
+    lookups: list[str | None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from release_gates.evidence.signing import PublicKeys, SigningKey
+
+    key = SigningKey.generate()
+    _signing_connection(monkeypatch, "release_gates_signing", key.private_pem())
+    operator = _promote()
+    store = operator.evidence_store
+    assert store.signer is None  # no lookup yet: a task that only reads never asks for the key
+    store.append("rel-signed", "release_started", {"model": "m"})
+    assert store.signer is not None and store.signer.key_id == key.key_id
+    store.append("rel-signed", "release_sealed", {"decision": "held"})
+    [checkpoint] = store.checkpoints("rel-signed")
+    assert checkpoint.seq == 2 and checkpoint.record_kind == "release_sealed"
+    assert store.verify("rel-signed", keys=PublicKeys({key.key_id: key.public_key})).ok
+
+
+def test_the_policy_names_the_signing_connection_and_the_checkpoint_interval(
+    lookups: list[str | None], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from release_gates.evidence.signing import SigningKey
+    from tests.minimal_policy import MINIMAL_POLICY
+
+    key = SigningKey.generate()
+    _signing_connection(monkeypatch, "team_signing", key.private_pem())
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(MINIMAL_POLICY + "evidence:\n  signing: {conn_id: team_signing, checkpoint_every: 3}\n")
+    with DAG("release_dag", schedule=None):
+        operator = ManualPromotionOperator(task_id="promote", policy_path=str(policy), release_id="rel-1")
+    store = operator.evidence_store
+    for i in range(7):
+        store.append("monitor__m", "monitoring_window", {"i": i})
+    assert store.signer is not None and store.signer.key_id == key.key_id
+    assert [c.seq for c in store.checkpoints("monitor__m")] == [3, 6]
+
+
+def test_a_signing_connection_without_a_usable_key_fails_the_append(
+    lookups: list[str | None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from release_gates.evidence.signing import SigningKeyError
+
+    _signing_connection(monkeypatch, "release_gates_signing", "-----BEGIN PRIVATE KEY-----\nnot a key\n")
+    store = _promote().evidence_store
+    with pytest.raises(SigningKeyError, match="release_gates_signing") as raised:
+        store.append("rel-x", "release_started", {"model": "m"})
+    assert "not a key" not in str(raised.value)  # never the key material
+    assert store.chains() == []  # nothing was written unsigned

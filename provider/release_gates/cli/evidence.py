@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from release_gates.cli.common import EXIT_ERROR, EXIT_FAIL, EXIT_OK, UsageError, open_store
+
+if TYPE_CHECKING:
+    from release_gates.evidence.signing import PublicKeys
 
 
 def verify(args: argparse.Namespace, out: TextIO) -> int:
@@ -17,7 +20,7 @@ def verify(args: argparse.Namespace, out: TextIO) -> int:
         if not Path(args.bundle).is_file():
             raise UsageError(f"bundle file not found: {args.bundle}")
         try:
-            report = verify_bundle(Path(args.bundle))
+            report = verify_bundle(Path(args.bundle), keys=_trusted_keys(args))
         except BundleError as exc:
             print(f"evidence verify: ERROR — {exc}", file=out)
             return EXIT_ERROR
@@ -25,7 +28,7 @@ def verify(args: argparse.Namespace, out: TextIO) -> int:
         if not args.release_id:
             raise UsageError("give a RELEASE_ID (verify in the store) or --bundle FILE (verify offline)")
         try:
-            report = open_store(args).verify(args.release_id)
+            report = open_store(args).verify(args.release_id, keys=_trusted_keys(args))
         except EvidenceNotFoundError as exc:
             print(f"evidence verify: ERROR — {exc.args[0]}", file=out)
             return EXIT_ERROR
@@ -36,6 +39,41 @@ def verify(args: argparse.Namespace, out: TextIO) -> int:
         for problem in report.problems[1:]:
             print(f"  also: {problem}", file=out)
     return EXIT_OK if report.ok else EXIT_FAIL
+
+
+def _trusted_keys(args: argparse.Namespace) -> PublicKeys | None:
+    """The public keys ``verify`` trusts (see the command's help); None when there are none."""
+    from release_gates.evidence.signing import DEFAULT_SIGNING_CONN_ID, SigningKeyError, load_public_keys
+
+    pems: dict[str, str] = {}
+    if args.policy:
+        from release_gates.policy import load_policy
+
+        pems = dict(load_policy(args.policy).evidence.signing.public_keys)
+    try:
+        keys = load_public_keys(args.key, pems=pems, conn_id=DEFAULT_SIGNING_CONN_ID)
+    except SigningKeyError as exc:
+        raise UsageError(str(exc)) from None
+    return keys if len(keys) else None
+
+
+def checkpoint(args: argparse.Namespace, out: TextIO) -> int:
+    from release_gates.evidence import EvidenceNotFoundError
+    from release_gates.evidence.signing import SigningKeyError, load_signing_key
+
+    try:
+        signer = load_signing_key(args.signing_conn_id, required=True)
+    except SigningKeyError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        made = open_store(args).checkpoint(args.release_id, signer)
+    except EvidenceNotFoundError as exc:
+        print(f"evidence checkpoint: ERROR — {exc.args[0]}", file=out)
+        return EXIT_ERROR
+    print(
+        f"checkpoint of {args.release_id} #{made.seq} ({made.record_kind}) signed by {made.key_id}", file=out
+    )
+    return EXIT_OK
 
 
 def export(args: argparse.Namespace, out: TextIO) -> int:
@@ -85,4 +123,12 @@ def migrate(args: argparse.Namespace, out: TextIO) -> int:
     store = open_store(args)
     store.migrate()
     print(f"evidence store at head revision: {store!r}", file=out)
+    if getattr(args, "runtime_role", None):
+        from release_gates.evidence.migrate import OWNER_ROLE, lock_down_postgres
+
+        try:
+            lock_down_postgres(store.engine, args.runtime_role)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        print(f"tables owned by {OWNER_ROLE}; {args.runtime_role} may INSERT and SELECT only", file=out)
     return EXIT_OK

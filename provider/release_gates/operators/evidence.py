@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from release_gates.evidence.signing import DEFAULT_SIGNING_CONN_ID
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
@@ -26,6 +28,10 @@ class EvidenceWriterMixin:
     """
 
     evidence_conn_id: str
+    #: The Airflow connection with the key that signs checkpoints (release_gates.evidence.signing);
+    #: when it does not exist, nothing is signed (the policy's ``evidence.signing.required`` decides
+    #: whether a release may then be sealed).
+    signing_conn_id: str = DEFAULT_SIGNING_CONN_ID
     # Provided by BaseOperator.
     dag_id: str
     task_id: str
@@ -39,7 +45,31 @@ class EvidenceWriterMixin:
         """
         from release_gates.hooks.evidence import EvidenceStoreHook
 
-        return EvidenceStoreHook(self.evidence_conn_id).get_store()
+        store = EvidenceStoreHook(self.evidence_conn_id).get_store()
+        store.signing_setup = self._set_up_signing
+        return store
+
+    def _set_up_signing(self, store: EvidenceStore) -> None:
+        """Before the first append: the key that signs seals and every Nth record of a long chain.
+
+        The policy's ``evidence.signing`` names the connection and N when the operator has a policy
+        (one that cannot be read leaves the defaults: the task reports that problem where it reads
+        the policy). A connection that exists but holds no usable key fails the append — never a
+        silent unsigned seal; no connection at all: nothing is signed.
+        """
+        from release_gates.evidence.signing import load_signing_key
+
+        conn_id = self.signing_conn_id
+        if policy_path := getattr(self, "policy_path", None):
+            from release_gates.policy import PolicyError, load_policy
+
+            try:
+                signing = load_policy(policy_path).evidence.signing
+            except PolicyError:
+                pass
+            else:
+                conn_id, store.checkpoint_every = signing.conn_id, signing.checkpoint_every
+        store.signer = load_signing_key(conn_id)
 
     @property
     def evidence_task_name(self) -> str:

@@ -144,3 +144,16 @@ def test_a_signing_connection_without_a_usable_key_fails_the_append(
         store.append("rel-x", "release_started", {"model": "m"})
     assert "not a key" not in str(raised.value)  # never the key material
     assert store.chains() == []  # nothing was written unsigned
+
+
+def test_required_signing_without_a_key_writes_nothing(lookups: list[str | None], tmp_path: Path) -> None:
+    from release_gates.evidence.signing import SigningKeyError
+    from tests.minimal_policy import MINIMAL_POLICY
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(MINIMAL_POLICY + "evidence:\n  signing: {conn_id: absent_signing, required: true}\n")
+    with DAG("release_dag", schedule=None):
+        operator = ManualPromotionOperator(task_id="promote", policy_path=str(policy), release_id="rel-1")
+    with pytest.raises(SigningKeyError, match="absent_signing"):
+        operator.evidence_store.append("rel-1", "release_started", {"model": "m"})
+    assert operator.evidence_store.chains() == []

@@ -55,11 +55,12 @@ class EvidenceWriterMixin:
         The policy's ``evidence.signing`` names the connection and N when the operator has a policy
         (one that cannot be read leaves the defaults: the task reports that problem where it reads
         the policy). A connection that exists but holds no usable key fails the append — never a
-        silent unsigned seal; no connection at all: nothing is signed.
+        silent unsigned seal; no connection at all: nothing is signed, unless the policy's
+        ``evidence.signing.required`` makes that an error too.
         """
         from release_gates.evidence.signing import load_signing_key
 
-        conn_id = self.signing_conn_id
+        conn_id, required = self.signing_conn_id, False
         if policy_path := getattr(self, "policy_path", None):
             from release_gates.policy import PolicyError, load_policy
 
@@ -68,8 +69,13 @@ class EvidenceWriterMixin:
             except PolicyError:
                 pass
             else:
-                conn_id, store.checkpoint_every = signing.conn_id, signing.checkpoint_every
-        store.signer = load_signing_key(conn_id)
+                conn_id, required, store.checkpoint_every = (
+                    signing.conn_id,
+                    signing.required,
+                    signing.checkpoint_every,
+                )
+        # ``required``: a release whose seal could not be signed does not even start writing.
+        store.signer = load_signing_key(conn_id, required=required)
 
     @property
     def evidence_task_name(self) -> str:

@@ -193,6 +193,24 @@ EVIDENCE = GroupCommand(
             store=True,
         ),
         ActionCommand(
+            name="replay",
+            help="re-derive a sealed release's gate verdicts and decision with today's gate logic",
+            description="Replay RELEASE_ID (from the store, or an exported --bundle offline, verified first) "
+            "under the policy it recorded, or under --policy FILE, and compare each gate verdict and the "
+            "decision with what was recorded. --all --policy FILE lists every sealed release whose decision "
+            "that policy would change. Exit 0 same, 1 differences, 2 no answer (error).",
+            func="release_gates.cli.replay:run_replay",
+            args=(
+                Arg("release_id", nargs="?", help="release chain in the store (optional with --bundle)"),
+                Arg("--bundle", help="replay an exported bundle offline instead of the store"),
+                Arg("--policy", metavar="FILE", help="replay under this policy (default: its recorded one)"),
+                Arg("--all", action="store_true", help="every sealed release of --model (needs --policy)"),
+                Arg("--model", help="with --all: the model whose releases to replay (default: the policy's)"),
+                ARG_JSON_HELP,
+            ),
+            store=True,
+        ),
+        ActionCommand(
             name="migrate",
             help="create or upgrade the evidence schema",
             func="release_gates.cli.evidence:migrate",

@@ -102,8 +102,15 @@ class StartReleaseOperator(_ReleaseStep):
 
         from airflow.sdk.exceptions import AirflowFailException
 
+        from release_gates.evidence.snapshot import (
+            PolicySnapshotError,
+            check_recordable,
+            read_policy_with_snapshot,
+        )
+
         began = time.monotonic()
-        policy = self._policy()
+        # One read of the file: the policy text recorded below is the text parsed and hashed.
+        policy, snapshot = read_policy_with_snapshot(self.policy_path)
         inputs = dict(self.release_inputs)
         # Before the chain opens: a run that asks for more than the policy allows never starts.
         inputs["datasets"] = self._allowed_overrides(policy, inputs.get("datasets"))
@@ -124,6 +131,8 @@ class StartReleaseOperator(_ReleaseStep):
             "model": policy.release.model,
             "risk_tier": policy.release.risk_tier,
             "policy": {"source": policy.source, "sha256": policy.sha256},
+            # The rules themselves, so a replay a year later knows them (release_gates.evidence.snapshot).
+            "policy_snapshot": snapshot,
             "inputs": inputs,
             "gates": [g.id for g in policy.gates],
             "checks": [check_id for _, _, check_id in policy.iter_checks()],
@@ -132,6 +141,10 @@ class StartReleaseOperator(_ReleaseStep):
             "run_id": context.get("run_id"),
             "triggered_by": getattr(dag_run, "triggering_user_name", None),
         }
+        try:  # a record too large for the store refuses the release here, before the chain opens
+            check_recordable("release_started", payload, policy_source=policy.source)
+        except PolicySnapshotError as exc:
+            raise AirflowFailException(f"{exc}; the release does not start") from None
         seq = self._open_chain(payload, context)
         self._preflight(policy, context, began)
         self.log.info("Release %s of %s started (evidence #%d)", self.release_id, policy.release.model, seq)

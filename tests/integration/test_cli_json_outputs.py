@@ -100,6 +100,33 @@ def trivy_binary() -> Path:
         pytest.skip(f"real trivy binary not installed ({exc})")
 
 
+def _signed_model(workdir: Path) -> list[str]:
+    """``model.skops`` signed here with a new ECDSA key, in model_signing's older bundle format (no key
+    hint), for which the library prints a warning: the case that would put text before the JSON."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from model_signing import signing
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    (workdir / "signer.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    (workdir / "signer.pub").write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    model, signature = workdir / "model.skops", workdir / "model.skops.sig"
+    signing.Config().use_elliptic_key_signer(private_key=workdir / "signer.key").sign(model, signature)
+    bundle = json.loads(signature.read_text())
+    del bundle["verificationMaterial"]["publicKey"]["hint"]
+    signature.write_text(json.dumps(bundle))
+    sha = hashlib.sha256(model.read_bytes()).hexdigest()
+    return ["--model", str(model), "--model-sha256", sha, "--public-key", str(workdir / "signer.pub")]
+
+
 @pytest.fixture
 def lambda_function(aws_connection: str) -> Iterator[str]:
     yield make_lambda(AwsDeploymentHook(aws_connection).get_client, versions=2)
@@ -199,6 +226,7 @@ def test_every_json_command_prints_only_json(
                 "--json",
             ]
         ],
+        "check model-signature": [["check", "model-signature", *_signed_model(workdir), "--json"]],
         "evidence verify": [["evidence", "verify", "rel-json", *store, "--json"]],
         "evidence list": [["evidence", "list", *store, "--json"]],
         "evidence show": [["evidence", "show", "rel-json", *store, "--json"]],
@@ -258,6 +286,7 @@ def test_every_json_command_prints_only_json(
     outputs["pools"] = _run(later["pools"][0], cwd=REPO, env=airflow_home.env)
 
     assert outputs["check fairness"]["check_id"] == "fairness"  # type: ignore[index,call-overload]
+    assert outputs["check model-signature"]["status"] == "PASS"  # type: ignore[index,call-overload]
     assert outputs["trivy-db import"]["usable"] is True  # type: ignore[index,call-overload]
     assert outputs["policy validate"]["inputs"] == {"usable": True, "problems": []}  # type: ignore[index,call-overload]
     assert isinstance(outputs["evidence list"], list) and outputs["evidence list"]

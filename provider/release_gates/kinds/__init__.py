@@ -22,6 +22,7 @@ from release_gates.kinds import (
     fairness,
     image_scan,
     lineage,
+    model_signature,
     ops_readiness,
     posture,
     rollback_drill,
@@ -39,6 +40,7 @@ CHECK_KINDS: tuple[CheckKind, ...] = (
     rollback_drill.KIND,
     ops_readiness.KIND,
     deployment_identity.KIND,
+    model_signature.KIND,
     posture.KIND,
 )
 
@@ -53,6 +55,7 @@ CheckSpec = Annotated[
     | rollback_drill.RollbackDrillCheck
     | ops_readiness.OpsReadinessCheck
     | deployment_identity.DeploymentIdentityCheck
+    | model_signature.ModelSignatureCheck
     | posture.PostureCheck,
     Field(discriminator="kind"),
 ]

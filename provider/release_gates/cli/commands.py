@@ -216,6 +216,43 @@ EVIDENCE = GroupCommand(
             func="release_gates.cli.evidence:migrate",
             store=True,
         ),
+        ActionCommand(
+            name="keygen",
+            help="write a new Ed25519 signing key pair (signing.key 0600, signing.pub)",
+            func="release_gates.cli.keys:keygen",
+            args=(
+                Arg("--out", required=True, metavar="DIR", help="directory for signing.key and signing.pub"),
+                Arg("--force", action="store_true", help="replace an existing key pair in DIR"),
+            ),
+        ),
+    ),
+)
+
+ATTEST = GroupCommand(
+    name="attest",
+    help="signed release attestations (in-toto Statement in a DSSE envelope)",
+    subcommands=(
+        ActionCommand(
+            name="verify",
+            help="check an attestation's signature and, with --bundle, every statement against the evidence",
+            description="Trusted keys: every --key file and the --policy file's "
+            "evidence.signing.public_keys (key id → PEM). Exit 0 verified, 1 not verified (the first "
+            "problem is named), 2 no trusted key, or a file or key cannot be read.",
+            func="release_gates.cli.attest:verify",
+            args=(
+                Arg("file", help="the attestation (attestation.intoto.json, written by the seal step)"),
+                Arg(
+                    "--key",
+                    action="append",
+                    default=[],
+                    metavar="PUB",
+                    help="trusted public key PEM file (repeat for rotated keys)",
+                ),
+                Arg("--policy", metavar="FILE", help="trust its evidence.signing.public_keys"),
+                Arg("--bundle", help="exported evidence bundle (release-gates evidence export)"),
+                ARG_JSON_HELP,
+            ),
+        ),
     ),
 )
 
@@ -329,6 +366,7 @@ COMMANDS: tuple[ActionCommand | GroupCommand | CheckGroupCommand, ...] = (
     INIT,
     POLICY,
     EVIDENCE,
+    ATTEST,
     RESULT,
     SCHEMA,
     REPORT,

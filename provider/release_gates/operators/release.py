@@ -603,8 +603,12 @@ class SealReleaseOperator(_ReleaseStep):
         store = self.evidence_store
         report_files: list[str] = []
         if store.chain(self.release_id).sealed_at is None:  # a retried seal must not fail on a sealed chain
+            from release_gates.reports.seal import attestation_until_sealed
+
+            attestation = self._attest(store, policy, records, summary)  # first: the report lists it
             report_files = self._report(store, summary)
-            store.append(self.release_id, "release_sealed", summary, actor=self.evidence_task_name)
+            with attestation_until_sealed(attestation):
+                store.append(self.release_id, "release_sealed", summary, actor=self.evidence_task_name)
         report = store.verify(self.release_id)
         self.log.info("Release %s: %s. %s", self.release_id, decision.value.upper(), "; ".join(reasons))
         self.log.info("%s", report)
@@ -632,6 +636,27 @@ class SealReleaseOperator(_ReleaseStep):
         except Exception:  # e.g. the report module cannot be imported: still seal the decision
             self.log.exception("Report of %s failed; sealing the decision without it", self.release_id)
             return []
+
+    def _attest(
+        self, store: EvidenceStore, policy: ReleasePolicy, records: list[Any], summary: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Sign the release attestation from the records the decision was made from; its entry goes
+        into ``summary``, so the seal names its sha256. ``evidence.signing.required`` and no signed
+        attestation: the step fails before anything is appended, and the release is not sealed."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from release_gates.reports.seal import AttestationRequiredError, attest_release
+
+        try:
+            entry = attest_release(
+                store, self.release_id, records, signing=policy.evidence.signing, policy_sha256=policy.sha256,
+                decision=summary["decision"], reasons=summary["reasons"], logger=self.log,
+            )  # fmt: skip
+        except AttestationRequiredError as exc:
+            raise AirflowFailException(f"{exc} (evidence {self.release_id})") from None
+        if entry is not None:
+            summary["attestation"] = entry
+        return entry
 
 
 class ManualPromotionOperator(_ReleaseStep):

@@ -154,6 +154,7 @@ def build_report(
         head_hash=records[-1].hash if records else None,
         policy=dict(started.get("policy") or {}),
         notes=notes,
+        attestation=_attestation(sealed),
     )
     report.headline = headline(report, state.cleared_by)
     report.changes = changes_since(trail, records, results, report)
@@ -174,6 +175,12 @@ def build_report(
             'groups smaller than the check\'s min_cell_size are shown as recorded ("<10"), without rates'
         )
     return report
+
+
+def _attestation(sealed: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The seal's attestation entry (signed, or why not); None when the seal names none."""
+    entry = (sealed or {}).get("attestation")
+    return dict(entry) if isinstance(entry, Mapping) else None
 
 
 def _passed(state: Any) -> set[str]:

@@ -174,12 +174,26 @@ def render_markdown(report: ReleaseReport, *, charts: bool = True) -> str:
     )
     lines += ["", "## Evidence", "", f"{state}. Built only from the evidence trail ({r.source})."]
     lines += [f"Note: {n}" for n in r.notes]
+    lines += _attestation_lines(r.attestation)
     lines += [
         "",
         "Files: " + " · ".join(f"[{label}]({name})" for name, label in file_links(r, charts=charts)),
         "",
     ]
     return "\n".join(lines)
+
+
+def _attestation_lines(entry: dict[str, Any] | None) -> list[str]:
+    if not entry:
+        return []
+    if entry.get("status") != "signed":
+        return ["", f"**No signed release attestation**: {entry.get('reason')}."]
+    return [
+        "",
+        "Signed release attestation (in-toto Statement in a DSSE envelope): "
+        f"[{entry['name']}]({entry['name']}), key `{entry['key_id']}`, sha256 `{entry['sha256']}`. "
+        f"Verify: `release-gates attest verify {entry['name']} --key PUBLIC_KEY --bundle BUNDLE`.",
+    ]
 
 
 def checklist_csv(report: ReleaseReport) -> str:

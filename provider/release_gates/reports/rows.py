@@ -217,6 +217,9 @@ class ReleaseReport:
     head_hash: str | None
     policy: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: The seal's signed release attestation (``status``, ``name``, ``uri``, ``sha256``, ``key_id``), or
+    #: why there is none (``status`` skipped/error, ``reason``); None when the policy asks for none.
+    attestation: dict[str, Any] | None = None
 
     @property
     def findings_by_severity(self) -> dict[str, int]:

@@ -1,10 +1,15 @@
-"""The seal step's report: generated from the trail, stored as artifacts, recorded before the seal.
+"""The seal step's report and signed attestation: generated from the trail, stored as artifacts,
+recorded before the seal.
 
 A sealed chain takes no further records, so the order is: record the policy the release ran under
 (``policy_snapshot``: the checklist and an offline regeneration need it, and its sha256 must match
 ``release_started``), verify the chain, build the report from the trail with the decision the seal is
 about to record, write the files, append ``report`` (each file's uri and sha256), then seal. The seal
 covers the report's hashes, so a report file altered later no longer matches its evidence.
+
+Before all of that, :func:`attest_release` signs the release attestation (in-toto, DSSE) from the
+chain the decision was computed from and writes it next to the report; the seal summary names its
+uri, sha256 and key, and the report lists it.
 """
 
 from __future__ import annotations
@@ -12,14 +17,18 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from release_gates.artifacts import artifact_dir
+from release_gates.exceptions import ReleaseGatesError
 
 if TYPE_CHECKING:
-    from release_gates.evidence import EvidenceStore
+    from release_gates.evidence import EvidenceRecord, EvidenceStore
+    from release_gates.evidence.signing import SigningKey
+    from release_gates.policy.sections import Signing
 
 log = logging.getLogger(__name__)
 
@@ -108,3 +117,120 @@ def record_release_report(
         except Exception:
             logger.exception("Could not record the report failure of %s", release_id)
         return []
+
+
+# --------------------------------------------------------------------------------------------------
+# The signed release attestation (release_gates.evidence.attestation)
+# --------------------------------------------------------------------------------------------------
+
+
+class AttestationRequiredError(ReleaseGatesError):
+    """``evidence.signing.required`` is true and no attestation could be signed: do not seal."""
+
+
+def attest_release(
+    store: EvidenceStore,
+    release_id: str,
+    records: Sequence[EvidenceRecord],
+    *,
+    signing: Signing,
+    policy_sha256: str,
+    decision: str,
+    reasons: Sequence[str],
+    out_dir: Path | None = None,
+    logger: Any = None,
+) -> dict[str, Any] | None:
+    """Sign the release attestation and write it next to the report; the seal summary's entry.
+
+    Built from ``records`` — the chain the decision was computed from — before the report and the
+    seal are appended, so the report lists it and the seal names its sha256 and key. Returns
+    ``{"status": "signed", "uri", "sha256", "key_id", …}``; None when the policy turns attestations
+    off. Without a usable key (no connection, an unreadable key, the ``signing`` extra missing), or
+    when signing fails: :class:`AttestationRequiredError` if the policy requires signing, else a
+    warning and ``{"status": "skipped" | "error", …}`` — the seal then says why there is none.
+    """
+    logger = logger or log
+    if not signing.attestation:
+        return None
+    from release_gates.evidence.signing import SigningKeyError, load_signing_key
+
+    try:
+        key = load_signing_key(signing.conn_id)
+        problem = None if key else f"no Airflow connection {signing.conn_id!r} holds a signing key"
+    except (SigningKeyError, ImportError) as exc:  # the message names the connection, never the key
+        key, problem = None, f"{type(exc).__name__}: {exc}"
+    if key is None:
+        return _unattested(signing, "skipped", f"no signing key: {problem}", release_id, logger)
+    try:
+        from release_gates.evidence.attestation import build_statement
+
+        statement = build_statement(records, policy_sha256, decision=decision, reasons=reasons)
+        return _sign_and_write(store, records, statement, key, out_dir or artifacts_dir(release_id))
+    except Exception as exc:
+        logger.exception("Release attestation of %s failed", release_id)
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:1000]
+        return _unattested(signing, "error", f"signing the attestation failed: {reason}", release_id, logger)
+
+
+def _unattested(signing: Signing, status: str, reason: str, release_id: str, logger: Any) -> dict[str, Any]:
+    if signing.required:
+        raise AttestationRequiredError(
+            f"evidence.signing.required is true, but {reason}; the release is NOT sealed (create a key "
+            f"with `release-gates evidence keygen` and the Airflow connection {signing.conn_id!r})"
+        )
+    logger.warning("Release %s is sealed WITHOUT a signed attestation: %s", release_id, reason)
+    return {"status": status, "reason": reason}
+
+
+def _sign_and_write(
+    store: EvidenceStore,
+    records: Sequence[EvidenceRecord],
+    statement: Mapping[str, Any],
+    key: SigningKey,
+    folder: Path,
+) -> dict[str, Any]:
+    from release_gates.artifacts import file_artifact, write_atomic
+    from release_gates.evidence.attestation import (
+        FILE_NAME,
+        PREDICATE_TYPE,
+        envelope_bytes,
+        sign_statement,
+        verify_attestation,
+    )
+    from release_gates.evidence.signing import PublicKeys
+
+    head = records[-1]
+    verified = store.verify(head.release_id)  # never sign a head the chain does not lead to
+    if not verified.ok or verified.head_hash != head.hash:
+        raise RuntimeError(f"the chain does not verify up to the head the decision was made at: {verified}")
+    data = envelope_bytes(sign_statement(statement, key))
+    check = verify_attestation(data, PublicKeys({key.key_id: key.public_key}))
+    if not check.ok:  # what we write must verify with the key it names
+        raise RuntimeError(f"the signed attestation does not verify: {check.problem}")
+    folder.mkdir(parents=True, exist_ok=True)
+    write_atomic(folder / FILE_NAME, data)
+    artifact = file_artifact(folder / FILE_NAME, FILE_NAME, "application/json")
+    return {
+        "status": "signed",
+        "name": FILE_NAME,
+        "uri": artifact.uri,
+        "sha256": artifact.sha256,
+        "key_id": key.key_id,
+        "predicate_type": PREDICATE_TYPE,
+        "subjects": len(statement["subject"]),
+        "head": {"seq": head.seq, "hash": head.hash},
+    }
+
+
+@contextmanager
+def attestation_until_sealed(entry: Mapping[str, Any] | None) -> Iterator[None]:
+    """Remove the attestation file when the seal that names it is not recorded (the block raises):
+    no attestation outlives a seal that failed, so none speaks for a release that was not sealed."""
+    try:
+        yield
+    except BaseException:
+        if entry and entry.get("status") == "signed":
+            from urllib.parse import unquote, urlparse
+
+            Path(unquote(urlparse(str(entry["uri"])).path)).unlink(missing_ok=True)
+        raise

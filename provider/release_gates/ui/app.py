@@ -159,11 +159,18 @@ def release_report(found: ReleaseDigest, access: Access) -> ReleaseReport:
 
 
 def report_files(records: list[EvidenceRecord]) -> list[dict[str, Any]]:
-    """The files of the latest successful ``report`` record."""
+    """The files of the latest successful ``report`` record, and the signed attestation the seal names
+    (served like them: only while it matches the sha256 recorded)."""
+    files: list[dict[str, Any]] = []
     for record in reversed(records):
         if record.kind == "report" and record.payload.get("status") == "ok":
-            return list(record.payload.get("files") or [])
-    return []
+            files = list(record.payload.get("files") or [])
+            break
+    sealed = next((r.payload for r in reversed(records) if r.kind == "release_sealed"), {})
+    attestation = sealed.get("attestation")
+    if isinstance(attestation, dict) and attestation.get("status") == "signed":
+        files.append({**attestation, "media_type": "application/json"})
+    return files
 
 
 def report_status(records: list[EvidenceRecord]) -> dict[str, Any] | None:

@@ -160,11 +160,37 @@ EVIDENCE = GroupCommand(
         ActionCommand(
             name="verify",
             help="recompute a chain and name the first bad record",
+            description="Exit 0 intact, 1 a break (the first one named, then the others), 2 no such chain. "
+            "Signed checkpoints are checked against the trusted public keys: every --key file, the "
+            "--policy file's evidence.signing.public_keys, and the public half of the signing "
+            "connection when it exists here; with none, only their links are checked (the report says so).",
             func="release_gates.cli.evidence:verify",
             args=(
                 Arg("release_id", nargs="?"),
                 Arg("--bundle", help="verify an exported bundle offline instead of the store"),
+                Arg(
+                    "--key",
+                    action="append",
+                    default=[],
+                    metavar="PUB",
+                    help="trusted public key (PEM), repeatable",
+                ),
+                Arg("--policy", metavar="FILE", help="trust the public keys this policy lists"),
                 ARG_JSON,
+            ),
+            store=True,
+        ),
+        ActionCommand(
+            name="checkpoint",
+            help="sign a chain's current head now, with the key of the signing connection",
+            func="release_gates.cli.evidence:checkpoint",
+            args=(
+                Arg("release_id"),
+                Arg(
+                    "--signing-conn-id",
+                    default="release_gates_signing",
+                    help="Airflow connection with the key",
+                ),
             ),
             store=True,
         ),
@@ -213,7 +239,11 @@ EVIDENCE = GroupCommand(
         ActionCommand(
             name="migrate",
             help="create or upgrade the evidence schema",
+            description="With --runtime-role (PostgreSQL, run as an administrator): the tables then belong "
+            "to a NOLOGIN role release_gates_owner and ROLE may only INSERT and SELECT — no UPDATE, "
+            "DELETE, TRUNCATE, ALTER or DROP TRIGGER. Airflow's workers connect as ROLE.",
             func="release_gates.cli.evidence:migrate",
+            args=(Arg("--runtime-role", metavar="ROLE", help="PostgreSQL role the workers connect as"),),
             store=True,
         ),
         ActionCommand(

@@ -2,23 +2,25 @@
 
 :func:`redact_credentials` is for text that is kept or shown whole — the policy file the seal records
 (``policy_snapshot``), notification bodies. Each URL is masked by
-:func:`release_gates.datasets.mask_password` (the one rule for a URL's password, SQLAlchemy's reading
-for database URLs), and the value of every key whose name says it holds a credential (``password``,
-``token``, ``secret``, ``api_key`` …, alone or as a suffix such as ``db_password``) becomes ``'***'``,
-quoted so that YAML still reads it as a string (a bare ``*`` starts an alias).
+:func:`release_gates.datasets.mask_password_in_text` (the one rule for where a URL's password ends,
+with every other character kept as written, so the text still parses), and the value of every key
+whose name says it holds a credential (``password``, ``token``, ``secret``, ``api_key`` …, alone or
+as a suffix such as ``db_password``) becomes ``'***'``, quoted so that YAML still reads it as a
+string (a bare ``*`` starts an alias).
 """
 
 from __future__ import annotations
 
 import re
 
-from release_gates.datasets import mask_password
+from release_gates.datasets import mask_password_in_text
 
 REDACTED = "'***'"
 
-# A URL runs to the first whitespace or double quote after its scheme; mask_password then finds the
-# password inside it, whatever it holds ('/', '#', ':', ',', '@' …).
-_URL = re.compile(r"""[A-Za-z][A-Za-z0-9+.-]*://[^\s"<>]+""")
+# A URL runs to the first whitespace or quote after its scheme (a doubled '' is a quote inside a
+# single-quoted YAML scalar, so it belongs to the URL); mask_password_in_text then finds the password
+# inside it, whatever it holds ('/', '#', ':', ',', '@' …), and changes nothing else.
+_URL = re.compile(r"""[A-Za-z][A-Za-z0-9+.-]*://(?:[^\s"'<>]|'')+""")
 _SECRET_KEY = (
     r"(?:[A-Za-z0-9]+[_-])*"
     r"(?:password|passwd|pwd|passphrase|token|secret|api[_-]?key|access[_-]?key|secret[_-]?key"
@@ -52,7 +54,7 @@ def redact_credentials(text: str) -> tuple[str, int]:
 
     def url(match: re.Match[str]) -> str:
         nonlocal count
-        masked = mask_password(match[0])
+        masked = mask_password_in_text(match[0])
         count += masked != match[0]
         return masked
 
@@ -62,4 +64,4 @@ def redact_credentials(text: str) -> tuple[str, int]:
 
 def mask_urls(text: str) -> str:
     """``text`` with the password of every URL in it masked (for log lines and messages)."""
-    return _URL.sub(lambda match: mask_password(match[0]), text)
+    return _URL.sub(lambda match: mask_password_in_text(match[0]), text)

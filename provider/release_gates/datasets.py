@@ -155,9 +155,27 @@ def mask_password(url: str) -> str:
     return _mask_query_secrets(f"{head}{user}:***@{host}")
 
 
+def mask_password_in_text(url: str) -> str:
+    """``url`` with its password and password-like query values replaced by ``***`` and every other
+    character kept as written — for a URL inside text that must still parse (a recorded policy file):
+    nothing is re-encoded, so a trailing ``,`` of a YAML flow mapping stays a ``,``."""
+    scheme = _scheme(url)
+    if scheme is None:
+        return url
+    split = _split_userinfo(url, scheme)
+    if split is not None:
+        head, user, _password, host = split
+        url = f"{head}{user}:***@{host}"
+    return _QUERY_SECRET.sub(lambda m: f"{m['key']}***", url)
+
+
 # A host (name, IPv4 or [IPv6]) with an optional port, then the end, a path, a query or a fragment.
 _HOST_AFTER_AT = re.compile(r"^(?:\[[^\]/]*\]|[A-Za-z0-9._~%!$&'()*+,;=-]*)(?::\d*)?(?:[/?#]|$)")
 _SECRET_QUERY_KEYS = frozenset({"password", "passwd", "pwd", "secret", "token", "sslpassword", "api_key"})
+# The same keys' values in a URL written in text (mask_password_in_text): up to the next & # or space.
+_QUERY_SECRET = re.compile(
+    rf"(?P<key>[?&](?:{'|'.join(sorted(_SECRET_QUERY_KEYS))})=)[^&#\s]*", re.IGNORECASE
+)
 
 
 def _split_userinfo(url: str, scheme: str) -> tuple[str, str, str, str] | None:

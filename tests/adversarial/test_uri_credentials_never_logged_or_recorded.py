@@ -102,3 +102,28 @@ def test_secret_named_values_are_redacted_and_the_yaml_still_reads() -> None:
         },
         "scanners": ["vuln", "secret"],
     }
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "  eval: {uri: 'postgresql://u:s3cr3t@h/dw', owner: steward}",
+        '  eval: {uri: "postgresql://u:s3,cr3t@h/dw?x=1&password=s3cr3t", owner: steward}',
+        "  eval: {uri: postgresql://u:s3cr3t@h/dw, owner: steward}",
+        "  eval: {uri: 'postgresql://u:it''s3cr3t@h/dw', owner: steward}",
+        "  eval:\n    uri: mysql://u:p#s3cr3t:x@h:3306/db?token=s3cr3t\n    owner: steward",
+    ],
+)
+def test_a_masked_policy_text_still_parses_and_keeps_everything_but_the_secret(line: str) -> None:
+    """The recorded policy snapshot is replayed a year later: masking must not break the YAML (a
+    re-encoded ``',`` once swallowed the end of a flow mapping into the URL)."""
+    import yaml
+
+    from release_gates.credentials import redact_credentials
+
+    text = f"datasets:\n{line}\n"
+    masked, count = redact_credentials(text)
+    assert "s3cr3t" not in masked and count >= 1
+    parsed = yaml.safe_load(masked)["datasets"]["eval"]
+    assert parsed["owner"] == "steward"
+    assert parsed["uri"].split("://")[0] in ("postgresql", "mysql") and "***@h" in parsed["uri"]

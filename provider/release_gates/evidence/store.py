@@ -69,7 +69,14 @@ RECORD_KINDS = (
     "promotion",
     "rollback",
     "report",
+    # The policy's text (credentials masked) as the seal's report read it; the start step records it
+    # inside release_started (release_gates.evidence.snapshot).
+    "policy_snapshot",
     "release_sealed",
+    # One chain per monitored model, ``monitor__<model>`` (release_gates.monitoring).
+    "monitoring_window",
+    "incident",
+    "acknowledgement",
     # One chain per deployment target, ``target__<key>`` (release_gates.deploy.target_journal):
     # who holds the target, and every rollback drill's intent and end.
     "lease_acquired",

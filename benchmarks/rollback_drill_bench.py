@@ -147,13 +147,10 @@ def one_drill(hook: Any, target_spec: dict[str, Any], mode: str) -> dict[str, An
 
 
 def journaled_drill(target: Any, spec: Any) -> Any:
-    """What RollbackDrillOperator does around the engine: lease, recovery, interrupted-drill lookup,
-    journal (one TargetJournal for the task, as the operator uses)."""
-    from release_gates.checks.drill_recovery import (
-        TargetDrillJournal,
-        interrupted_drills,
-        recover_unfinished_drills,
-    )
+    """What RollbackDrillOperator does around the engine on a task's first try: lease, recovery,
+    journal (one TargetJournal for the task, as the operator uses; a first try has no interrupted
+    drill of its own to look up)."""
+    from release_gates.checks.drill_recovery import TargetDrillJournal, recover_unfinished_drills
     from release_gates.checks.rollback_drill import run_rollback_drill
     from release_gates.deploy.target_journal import TargetJournal
 
@@ -162,8 +159,6 @@ def journaled_drill(target: Any, spec: Any) -> Any:
     journal = TargetJournal(STORE["store"], target.identity())
     with journal.hold(holder, purpose="rollback drill", release_id=release) as lease:
         recover_unfinished_drills(target, journal, lease=lease, by=holder, stable_timeout=60)
-        if interrupted_drills(journal, release_id=release, check_id=check, reported=()):
-            raise SystemExit("a benchmark drill was interrupted")
         drill_journal = TargetDrillJournal(journal, lease, release, check, holder)
         return run_rollback_drill(target, spec, journal=drill_journal)
 

@@ -267,9 +267,33 @@ def test_a_finished_drill_is_journaled_and_not_recovered(store: EvidenceStore) -
     )
     assert result.status is Status.PASS
     kinds = [r.kind for r in journal.records()]
-    assert kinds == ["lease_acquired", "drill_started", "drill_finished"]
+    # The drill's end gives the target back in the same transaction: its last act on the target.
+    assert kinds == ["lease_acquired", "drill_started", "drill_finished", "lease_released"]
     assert journal.records()[2].payload["outcome"] == "restored"
     assert journal.unfinished_drills() == []
+    assert active_lease(journal.records()) is None
+    journal.release(lease)  # the operator's own release afterwards writes nothing
+    assert len(journal.records()) == 4
+
+
+def test_a_drill_whose_lease_was_taken_over_ends_without_releasing_the_new_holders_lease(
+    store: EvidenceStore,
+) -> None:
+    clock = Clock()
+    now = [datetime.now(UTC)]
+    target = MemoryTarget(clock, deploy_seconds=0)
+    journal = TargetJournal(store, target.identity(), now=lambda: now[0])
+    lease = journal.acquire("rel-9:dag.drill", purpose="drill", ttl=60)
+    drill = TargetDrillJournal(journal, lease, "rel-9", "operations.drill")
+    drill.drill_started("3", "2")
+    now[0] += timedelta(seconds=61)  # the drill overran its lease; someone takes the target
+    other = TargetJournal(store, target.identity(), now=lambda: now[0]).acquire(
+        "rel-10:dag.promote", purpose="p"
+    )
+    drill.drill_finished({"restored": True, "final_version": "3"})
+    kinds = [r.kind for r in journal.records()]
+    assert kinds == ["lease_acquired", "drill_started", "lease_acquired", "drill_finished"]
+    assert active_lease(journal.records()) == other
 
 
 def test_the_drills_own_restore_never_overwrites_another_change() -> None:

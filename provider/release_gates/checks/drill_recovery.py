@@ -92,7 +92,8 @@ class TargetDrillJournal:
                 "restored": bool(restore.get("restored")),
                 "final_version": restore.get("final_version") or (restore.get("state") or {}).get("version"),
             }
-        self.journal.drill_ended("drill_finished", drill["drill_id"], end, actor=self.actor)
+        # The drill's end is its last act on the target: the lease goes back in the same transaction.
+        self.journal.drill_ended_and_released(drill["drill_id"], end, self.lease, actor=self.actor)
         self.in_flight = None
 
 

@@ -373,6 +373,34 @@ class TargetJournal:
         )
         return self._note(record)
 
+    def drill_ended_and_released(
+        self, drill_id: str, payload: Mapping[str, Any], lease: Lease, *, actor: str | None = None
+    ) -> EvidenceRecord:
+        """``drill_finished`` and ``lease_released`` in one transaction: the drill's last act on the
+        target is its end, so it gives the target back with it. When anyone wrote since this journal
+        last looked (a takeover), the two are written as :meth:`drill_ended` and :meth:`release`."""
+        from release_gates.evidence.store import EvidenceHeadMovedError
+
+        records = self.known()
+        if records and active_lease(records) == lease:
+            end = {**payload, "drill_id": drill_id, "at": _iso(self._now())}
+            released = {"lease_id": lease.lease_id, "holder": lease.holder, "released_at": end["at"]}
+            try:
+                written = self.store.append_all_if_head(
+                    self.chain_id,
+                    [("drill_finished", end, actor), ("lease_released", released, lease.holder)],
+                    expected_seq=records[-1].seq,
+                )
+            except EvidenceHeadMovedError:
+                pass
+            else:
+                for record in written:
+                    self._note(record)
+                return written[0]
+        record = self.drill_ended("drill_finished", drill_id, payload, actor=actor)
+        self.release(lease)
+        return record
+
     def unfinished_drills(self, records: list[EvidenceRecord] | None = None) -> list[StartedDrill]:
         chain = self.state() if records is None else records
         return [drill for drill in started_drills(chain) if drill.needs_restore]

@@ -19,7 +19,7 @@ import os
 import random
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -196,8 +196,11 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Connection) -> None:
-            # Take the write lock up front: two writers can't both read the same head.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Take the write lock up front: two writers can't both read the same head. Reads (see
+            # EvidenceStore._read) begin deferred and never wait for a writer (WAL).
+            conn.exec_driver_sql(
+                "BEGIN" if conn.get_execution_options().get("rg_read") else "BEGIN IMMEDIATE"
+            )
 
         return engine
     # No pre-ping: a dropped connection surfaces as OperationalError, which append() retries.
@@ -371,28 +374,46 @@ class EvidenceStore:
         head only one succeeds; the other gets :class:`EvidenceHeadMovedError`, reads again and decides
         again (how a lease on a deployment target is taken).
         """
-        if not _KIND.match(kind):
-            raise EvidenceError(f"record kind {kind!r} must be lower_snake_case")
-        try:
-            payload_text = canonical_json(dict(payload))
-        except (TypeError, ValueError) as exc:
-            raise EvidenceError(f"{kind} payload for {release_id} is not JSON-safe: {exc}") from exc
-        if len(payload_text.encode("utf-8")) > MAX_PAYLOAD_BYTES:
-            raise EvidenceError(f"{kind} payload for {release_id} is over {MAX_PAYLOAD_BYTES} bytes")
+        return self.append_all_if_head(release_id, [(kind, payload, actor)], expected_seq=expected_seq)[0]
+
+    def append_all_if_head(
+        self,
+        release_id: str,
+        entries: Sequence[tuple[str, Mapping[str, Any], str | None]],
+        *,
+        expected_seq: int,
+    ) -> list[EvidenceRecord]:
+        """:meth:`append_if_head` for several records ``(kind, payload, actor)``, in one transaction:
+        all of them follow ``expected_seq`` in order, or none is written."""
+        texts = []
+        for kind, payload, _actor in entries:
+            if not _KIND.match(kind):
+                raise EvidenceError(f"record kind {kind!r} must be lower_snake_case")
+            try:
+                text_ = canonical_json(dict(payload))
+            except (TypeError, ValueError) as exc:
+                raise EvidenceError(f"{kind} payload for {release_id} is not JSON-safe: {exc}") from exc
+            if len(text_.encode("utf-8")) > MAX_PAYLOAD_BYTES:
+                raise EvidenceError(f"{kind} payload for {release_id} is over {MAX_PAYLOAD_BYTES} bytes")
+            texts.append(text_)
         self.ensure_schema()
         self._set_up_signing()
         for attempt in range(6):
             try:
                 with self.engine.begin() as conn:
-                    return self._append_locked(
-                        conn, release_id, kind, payload_text, actor, expected_seq=expected_seq
-                    )
+                    written = []
+                    for i, ((kind, _payload, actor), text_) in enumerate(zip(entries, texts, strict=True)):
+                        expected = expected_seq if i == 0 else None
+                        written.append(
+                            self._append_locked(conn, release_id, kind, text_, actor, expected_seq=expected)
+                        )
+                    return written
             except IntegrityError:
                 # Two writers created the same new chain: the head moved from 0.
                 raise EvidenceHeadMovedError(f"{release_id}: another writer created the chain") from None
             except OperationalError as exc:
                 if attempt == 5:
-                    raise EvidenceError(f"could not append {kind} to {release_id}: {exc}") from exc
+                    raise EvidenceError(f"could not append to {release_id}: {exc}") from exc
                 time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
         raise AssertionError("unreachable")
 
@@ -500,7 +521,7 @@ class EvidenceStore:
     @contextmanager
     def _read(self) -> Iterator[Connection]:
         self.ensure_schema()
-        with self.engine.connect() as conn:
+        with self.engine.connect().execution_options(rg_read=True) as conn:
             yield conn
 
     def chain(self, release_id: str) -> ChainInfo:

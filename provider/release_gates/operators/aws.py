@@ -217,7 +217,11 @@ class RollbackDrillOperator(BaseCheckOperator):
             wait=duration_seconds(self.lease_wait),
             actor=actor,
         ) as lease:
-            result = self._journaled_drill(target, journal, spec, lease=lease, stable=stable, actor=actor)
+            ti = context.get("ti")
+            first_try = ti is not None and getattr(ti, "try_number", None) == 1
+            result = self._journaled_drill(
+                target, journal, spec, lease=lease, stable=stable, actor=actor, first_try=first_try
+            )
         self._last_result = result
         for step in result.metrics.get("steps", []):
             self.log.info(
@@ -238,6 +242,7 @@ class RollbackDrillOperator(BaseCheckOperator):
         lease: Lease,
         stable: float,
         actor: str,
+        first_try: bool = False,
     ) -> CheckResult:
         """Restore unfinished drills, report this check's interrupted one, or drill (journaled)."""
         from release_gates.checks.drill_recovery import (
@@ -254,8 +259,13 @@ class RollbackDrillOperator(BaseCheckOperator):
         for recovery in recoveries:
             self.log.warning("Unfinished drill %s on %s: %s", recovery["drill_id"], target.description,
                              recovery["outcome"])  # fmt: skip
-        interrupted = interrupted_drills(
-            journal, release_id=self.release_id, check_id=self.check_id, reported=self._reported()
+        # Only an earlier try of this task drills for this release's check: a first try has none.
+        interrupted = (
+            []
+            if first_try
+            else interrupted_drills(
+                journal, release_id=self.release_id, check_id=self.check_id, reported=self._reported()
+            )
         )
         early = interrupted_drill_result(
             target, check_id=self.check_id, interrupted=interrupted, recoveries=recoveries

@@ -104,6 +104,7 @@ def verify_records(
 
     problems: list[tuple[int, str]] = []
     seal_seq: int | None = None
+    sealed_at: str | None = None
     prev_hash = GENESIS_HASH
     expected_seq = 1
     for row in rows:
@@ -114,7 +115,7 @@ def verify_records(
         if seal_seq is not None:
             problems.append((seq, f"{where} comes after the seal (#{seal_seq}): appended to a sealed chain"))
         elif row["kind"] == "release_sealed":
-            seal_seq = seq
+            seal_seq, sealed_at = seq, str(row["recorded_at"])
         if seq != expected_seq:
             if seq > expected_seq:
                 missing = f"#{expected_seq}" if seq == expected_seq + 1 else f"#{expected_seq}–#{seq - 1}"
@@ -154,6 +155,13 @@ def verify_records(
             )
         )
 
+    # The seal is a record, as in the store: a head that says "sealed" without one (or "open" with
+    # one, or another time) was edited — a held release's bundle must not read as sealed.
+    if head is not None and head.sealed_at != sealed_at:
+        said = f"sealed at {head.sealed_at}" if head.sealed_at is not None else "open"
+        found = f"#{seal_seq} seals it at {sealed_at}" if seal_seq is not None else "no record seals it"
+        problems.append((seal_seq or last_seq, f"chain head says {said} but {found} — head was altered"))
+
     hashes = {int(row["seq"]): str(row["hash"]) for row in rows}
     problems += checkpoint_problems(release_id, hashes, checkpoints, seal_seq=seal_seq, keys=keys)
     problems.sort(key=lambda p: p[0])
@@ -163,7 +171,7 @@ def verify_records(
         ok=not problems,
         records=len(rows),
         head_hash=head.hash if head is not None else prev_hash,
-        sealed=seal_seq is not None or (head is not None and head.sealed_at is not None),
+        sealed=seal_seq is not None,
         first_bad_seq=first[0] if first else None,
         problem=first[1] if first else None,
         problems=[p[1] for p in problems],

@@ -9,7 +9,10 @@ seal, and the seal must name this envelope's sha256 and signing key. Each part r
 mismatch, in that order.
 
 A bundle's hashes are not keyed: whoever edits a record can recompute the whole chain, and the bundle
-still verifies. The signed chain head and digests are what such a rewrite cannot match.
+still verifies. The signed chain head and digests are what such a rewrite cannot match — up to the
+attested head. The records after it (the policy snapshot, the report's file hashes, the seal itself)
+are signed only by the seal's checkpoint, which the store makes with the key that signs the
+attestation; a bundle without it is refused, whatever else matches.
 """
 
 from __future__ import annotations
@@ -184,8 +187,9 @@ def compare_with_bundle(
 ) -> list[str]:
     """Every mismatch between ``statement`` and ``bundle``, one per part, in reading order.
 
-    The bundle's signed checkpoints, if it carries any, must verify with ``keys`` too; a bundle
-    without checkpoints is not refused for that (the attestation signs its own head).
+    With ``keys``, the bundle's signed checkpoints must verify and its seal must carry one: the
+    attestation signs the chain only up to its head, the seal's checkpoint the rest. A bundle whose
+    checkpoints were dropped is still compared part by part, and that problem is named last.
     """
     data = load_bundle(bundle)
     verified = verify_bundle(data, keys=keys if data.get("checkpoints") else None)
@@ -222,5 +226,20 @@ def compare_with_bundle(
         ("decision", difference(predicate.get("decision"), expected["decision"], "decision.")),
         ("chain head", _head(predicate, records, seal)),
         ("seal", _seal(seal, envelope_sha256, signed_by)),
+        ("signed seal", _signed_seal(data, keys)),
     ]  # fmt: skip
     return [problem for _, problem in found if problem]
+
+
+def _signed_seal(bundle: Mapping[str, Any], keys: PublicKeys | None) -> str | None:
+    """Whether a checkpoint by a trusted key signs the seal (a bundle with checkpoints was checked
+    in full before the comparison; this is the bundle that carries none)."""
+    if keys is None or bundle.get("checkpoints"):
+        return None
+    signed = verify_bundle(dict(bundle), keys=keys)
+    if signed.ok:
+        return None
+    return (
+        f"the bundle carries no signed checkpoint: the records after the attested head, the seal among "
+        f"them, are signed by nobody and could have been rewritten ({signed.problem})"
+    )

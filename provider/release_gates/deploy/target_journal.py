@@ -49,6 +49,7 @@ from release_gates.exceptions import ReleaseGatesError
 
 if TYPE_CHECKING:
     from release_gates.evidence import EvidenceRecord, EvidenceStore
+    from release_gates.evidence.transaction import ChainTransaction
 
 #: Prefix of every target chain's id.
 TARGET_CHAIN_PREFIX = "target__"
@@ -201,12 +202,15 @@ class TargetJournal:
         drills it lists are all the lease and the recovery need. Records are append-only, so later
         calls read only the tail this journal has not seen. Tampering is for ``verify`` to find.
         """
+        return self._read_state(self.store)
+
+    def _read_state(self, reader: EvidenceStore | ChainTransaction) -> list[EvidenceRecord]:
+        """:meth:`state`, read through the store or through a transaction holding the chain."""
         if not self._loaded:
-            self._loaded = True
-            tail = self.store.tail_from_last(self.chain_id, "lease_acquired")
+            tail = reader.tail_from_last(self.chain_id, "lease_acquired")
             listed = tail[0].payload.get("unfinished") if tail else None
             if not tail or not isinstance(listed, list):
-                self._seen = self.store.records(self.chain_id)  # no lease yet: short
+                self._seen = reader.records(self.chain_id)  # no lease yet: short
             else:
                 seqs = {
                     int(seq)
@@ -214,11 +218,12 @@ class TargetJournal:
                     for seq in (drill["started_seq"], drill.get("end_seq"))
                     if seq
                 }
-                self._seen = [*(self.store.records(self.chain_id, seqs=seqs) if seqs else []), *tail]
+                self._seen = [*(reader.records(self.chain_id, seqs=seqs) if seqs else []), *tail]
                 self._whole_from = tail[0].seq
+            self._loaded = True
         else:
             after = self._seen[-1].seq if self._seen else 0
-            self._seen.extend(self.store.records(self.chain_id, after_seq=after))
+            self._seen.extend(reader.records(self.chain_id, after_seq=after))
         return list(self._seen)
 
     def known(self) -> list[EvidenceRecord]:
@@ -281,41 +286,39 @@ class TargetJournal:
 
         Raises :class:`TargetLeaseBusyError` when the holder keeps it past ``wait``.
         """
-        from release_gates.evidence.store import EvidenceHeadMovedError
-
         deadline = time.monotonic() + wait
         while True:
-            records = self.state()
-            head = records[-1].seq if records else 0
-            now = self._now()
-            current = active_lease(records)
-            if current is None or current.holder == holder or current.expired(now):
-                payload: dict[str, Any] = {
-                    "lease_id": uuid.uuid4().hex,
-                    "holder": holder,
-                    "purpose": purpose,
-                    "release_id": release_id,
-                    "target": self.identity,
-                    "acquired_at": _iso(now),
-                    "expires_at": _iso(now + timedelta(seconds=ttl)),
-                    "unfinished": [
-                        {"drill_id": d.drill_id, "started_seq": d.seq, "end_seq": d.end_seq}
-                        for d in self.unfinished_drills(records)
-                    ],
-                }
-                if current is not None:
-                    payload["takes_over"] = {
-                        **current.to_dict(),
-                        "why": "same holder" if current.holder == holder else "expired",
+            # Read the state and append the lease in one transaction holding the chain: what was
+            # decided on is still the state when the lease is written.
+            with self.store.locked(self.chain_id) as txn:
+                records = self._read_state(txn)
+                now = self._now()
+                current = active_lease(records)
+                record = None
+                if current is None or current.holder == holder or current.expired(now):
+                    payload: dict[str, Any] = {
+                        "lease_id": uuid.uuid4().hex,
+                        "holder": holder,
+                        "purpose": purpose,
+                        "release_id": release_id,
+                        "target": self.identity,
+                        "acquired_at": _iso(now),
+                        "expires_at": _iso(now + timedelta(seconds=ttl)),
+                        "unfinished": [
+                            {"drill_id": d.drill_id, "started_seq": d.seq, "end_seq": d.end_seq}
+                            for d in self.unfinished_drills(records)
+                        ],
                     }
-                try:
-                    record = self.store.append_if_head(
-                        self.chain_id, "lease_acquired", payload, expected_seq=head, actor=actor or holder
-                    )
-                except EvidenceHeadMovedError:
-                    continue  # someone wrote first: read again and decide again
-                self._note(record)
+                    if current is not None:
+                        payload["takes_over"] = {
+                            **current.to_dict(),
+                            "why": "same holder" if current.holder == holder else "expired",
+                        }
+                    record = txn.append("lease_acquired", payload, actor=actor or holder)
+            if record is not None:
+                self._note(record)  # committed
                 return Lease.from_record(record)
+            assert current is not None
             if time.monotonic() >= deadline:
                 raise TargetLeaseBusyError(
                     f"target {self.identity} is held by {current.holder} ({current.purpose}) until "

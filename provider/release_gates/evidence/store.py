@@ -35,7 +35,6 @@ from sqlalchemy import (
     event,
     func,
     insert,
-    or_,
     select,
     text,
 )
@@ -49,6 +48,7 @@ from release_gates.exceptions import EvidenceError, EvidenceNotFoundError, Evide
 if TYPE_CHECKING:
     from release_gates.evidence.checkpoints import Checkpoint
     from release_gates.evidence.signing import PublicKeys, SigningKey
+    from release_gates.evidence.transaction import ChainTransaction
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ class EvidenceRecord:
         }
 
 
-def _record_from_row(row: Row[Any]) -> EvidenceRecord:
+def record_from_row(row: Row[Any]) -> EvidenceRecord:
     """A stored row as a record; an unreadable payload is an EvidenceError naming the record."""
     try:
         payload = json.loads(row.payload)
@@ -316,6 +316,37 @@ class EvidenceStore:
 
     # -- writing ------------------------------------------------------------------------------------
 
+    @staticmethod
+    def payload_text(release_id: str, kind: str, payload: Mapping[str, Any]) -> str:
+        """The canonical JSON a record of ``kind`` stores; :class:`EvidenceError` naming what is wrong."""
+        if not release_id or len(release_id) > 250:
+            raise EvidenceError("release_id must be 1–250 characters")
+        if not _KIND.match(kind):
+            raise EvidenceError(f"record kind {kind!r} must be lower_snake_case")
+        try:
+            text_ = canonical_json(dict(payload))
+        except (TypeError, ValueError) as exc:
+            raise EvidenceError(f"{kind} payload for {release_id} is not JSON-safe: {exc}") from exc
+        if len(text_.encode("utf-8")) > MAX_PAYLOAD_BYTES:
+            raise EvidenceError(
+                f"{kind} payload for {release_id} is {len(text_)} bytes (limit {MAX_PAYLOAD_BYTES}); "
+                "store large outputs as artifacts and record their uri and sha256"
+            )
+        return text_
+
+    @contextmanager
+    def locked(self, release_id: str) -> Iterator[ChainTransaction]:
+        """Read and append to ``release_id``'s chain with nobody else appending until the block ends
+        (:mod:`release_gates.evidence.transaction`); everything it appended commits together."""
+        from release_gates.evidence.transaction import ChainTransaction
+
+        self.ensure_schema()
+        self._set_up_signing()
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(_PG_CHAIN_LOCK, {"rid": release_id})
+            yield ChainTransaction(self, conn, release_id)
+
     def append(
         self,
         release_id: str,
@@ -330,25 +361,13 @@ class EvidenceStore:
         Raises :class:`EvidenceSealedError` after ``release_sealed`` and :class:`EvidenceError` when
         the payload is not JSON-safe or too large. Transient lock/connection errors are retried.
         """
-        if not release_id or len(release_id) > 250:
-            raise EvidenceError("release_id must be 1–250 characters")
-        if not _KIND.match(kind):
-            raise EvidenceError(f"record kind {kind!r} must be lower_snake_case")
-        try:
-            payload_text = canonical_json(dict(payload))
-        except (TypeError, ValueError) as exc:
-            raise EvidenceError(f"{kind} payload for {release_id} is not JSON-safe: {exc}") from exc
-        if len(payload_text.encode("utf-8")) > MAX_PAYLOAD_BYTES:
-            raise EvidenceError(
-                f"{kind} payload for {release_id} is {len(payload_text)} bytes (limit {MAX_PAYLOAD_BYTES}); "
-                "store large outputs as artifacts and record their uri and sha256"
-            )
+        payload_text = self.payload_text(release_id, kind, payload)
         self.ensure_schema()
         self._set_up_signing()
         for attempt in range(retries + 1):
             try:
                 with self.engine.begin() as conn:
-                    return self._append_locked(conn, release_id, kind, payload_text, actor)
+                    return self.append_locked(conn, release_id, kind, payload_text, actor)
             except (OperationalError, IntegrityError) as exc:
                 # IntegrityError: two writers created the same new chain at once; OperationalError:
                 # lock timeout or a dropped connection. Both leave nothing written: retry.
@@ -385,17 +404,7 @@ class EvidenceStore:
     ) -> list[EvidenceRecord]:
         """:meth:`append_if_head` for several records ``(kind, payload, actor)``, in one transaction:
         all of them follow ``expected_seq`` in order, or none is written."""
-        texts = []
-        for kind, payload, _actor in entries:
-            if not _KIND.match(kind):
-                raise EvidenceError(f"record kind {kind!r} must be lower_snake_case")
-            try:
-                text_ = canonical_json(dict(payload))
-            except (TypeError, ValueError) as exc:
-                raise EvidenceError(f"{kind} payload for {release_id} is not JSON-safe: {exc}") from exc
-            if len(text_.encode("utf-8")) > MAX_PAYLOAD_BYTES:
-                raise EvidenceError(f"{kind} payload for {release_id} is over {MAX_PAYLOAD_BYTES} bytes")
-            texts.append(text_)
+        texts = [self.payload_text(release_id, kind, payload) for kind, payload, _actor in entries]
         self.ensure_schema()
         self._set_up_signing()
         for attempt in range(6):
@@ -405,7 +414,7 @@ class EvidenceStore:
                     for i, ((kind, _payload, actor), text_) in enumerate(zip(entries, texts, strict=True)):
                         expected = expected_seq if i == 0 else None
                         written.append(
-                            self._append_locked(conn, release_id, kind, text_, actor, expected_seq=expected)
+                            self.append_locked(conn, release_id, kind, text_, actor, expected_seq=expected)
                         )
                     return written
             except IntegrityError:
@@ -417,7 +426,7 @@ class EvidenceStore:
                 time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
         raise AssertionError("unreachable")
 
-    def _append_locked(
+    def append_locked(
         self,
         conn: Connection,
         release_id: str,
@@ -554,36 +563,20 @@ class EvidenceStore:
         contains ``containing`` (any of several; taken literally: the database filters, a caller
         checks the parsed payload).
         """
-        query = select(records).where(records.c.release_id == release_id).order_by(records.c.seq)
-        if kind is not None:
-            kinds = [kind] if isinstance(kind, str) else list(kind)
-            query = query.where(records.c.kind.in_(kinds))
-        if after_seq:
-            query = query.where(records.c.seq > after_seq)
-        if seqs is not None:
-            query = query.where(records.c.seq.in_(list(seqs)))
-        if containing is not None:
-            needles = [containing] if isinstance(containing, str) else list(containing)
-            query = query.where(or_(*(records.c.payload.contains(n, autoescape=True) for n in needles)))
+        from release_gates.evidence.transaction import records_query
+
+        query = records_query(release_id, kind=kind, after_seq=after_seq, seqs=seqs, containing=containing)
         with self._read() as conn:
             rows = conn.execute(query).all()
-        return [_record_from_row(row) for row in rows]
+        return [record_from_row(row) for row in rows]
 
     def tail_from_last(self, release_id: str, kind: str) -> list[EvidenceRecord]:
         """The chain's records from its last ``kind`` record on (empty when it has none); one query."""
-        last = (
-            select(func.max(records.c.seq))
-            .where(records.c.release_id == release_id, records.c.kind == kind)
-            .scalar_subquery()
-        )
-        query = (
-            select(records)
-            .where(records.c.release_id == release_id, records.c.seq >= last)
-            .order_by(records.c.seq)
-        )
+        from release_gates.evidence.transaction import tail_query
+
         with self._read() as conn:
-            rows = conn.execute(query).all()
-        return [_record_from_row(row) for row in rows]
+            rows = conn.execute(tail_query(release_id, kind)).all()
+        return [record_from_row(row) for row in rows]
 
     def release_chains(self, model: str | None = None) -> dict[str, list[EvidenceRecord]]:
         """Chains opened by ``release_started`` (of ``model``, or of any model), oldest chain first.
@@ -605,10 +598,10 @@ class EvidenceStore:
             grouped.setdefault(row.release_id, []).append(row)
         found: dict[str, list[EvidenceRecord]] = {}
         for release_id, chain_rows in grouped.items():
-            first = _record_from_row(chain_rows[0])
+            first = record_from_row(chain_rows[0])
             owner = release_model([first])
             if owner is not None and model in (None, owner):
-                found[release_id] = [first, *(_record_from_row(row) for row in chain_rows[1:])]
+                found[release_id] = [first, *(record_from_row(row) for row in chain_rows[1:])]
         return found
 
     def chains_with_prefix(self, prefix: str) -> dict[str, list[EvidenceRecord]]:
@@ -624,7 +617,7 @@ class EvidenceStore:
             rows = conn.execute(query).all()
         found: dict[str, list[EvidenceRecord]] = {}
         for row in rows:
-            found.setdefault(row.release_id, []).append(_record_from_row(row))
+            found.setdefault(row.release_id, []).append(record_from_row(row))
         return found
 
     def count(self, release_id: str) -> int:

@@ -1,0 +1,89 @@
+"""Reading and appending to one chain under its lock, in one transaction.
+
+:meth:`EvidenceStore.locked` yields a :class:`ChainTransaction`: whatever it reads, nobody appends to
+the chain until it ends, so a decision taken on what it read holds when it appends (how a target's
+lease is taken in one round trip: read the state, decide, append). The queries are shared with the
+store's own readers (:func:`records_query`, :func:`tail_query`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Select, func, or_, select
+
+from release_gates.evidence.schema import records
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from release_gates.evidence.store import EvidenceRecord, EvidenceStore
+
+
+def records_query(
+    release_id: str,
+    *,
+    kind: str | Iterable[str] | None = None,
+    after_seq: int = 0,
+    seqs: Iterable[int] | None = None,
+    containing: str | Iterable[str] | None = None,
+) -> Select[Any]:
+    """A chain's records in order, narrowed as :meth:`EvidenceStore.records` documents."""
+    query = select(records).where(records.c.release_id == release_id).order_by(records.c.seq)
+    if kind is not None:
+        kinds = [kind] if isinstance(kind, str) else list(kind)
+        query = query.where(records.c.kind.in_(kinds))
+    if after_seq:
+        query = query.where(records.c.seq > after_seq)
+    if seqs is not None:
+        query = query.where(records.c.seq.in_(list(seqs)))
+    if containing is not None:
+        needles = [containing] if isinstance(containing, str) else list(containing)
+        query = query.where(or_(*(records.c.payload.contains(n, autoescape=True) for n in needles)))
+    return query
+
+
+def tail_query(release_id: str, kind: str) -> Select[Any]:
+    """A chain's records from its last ``kind`` record on (none when it has none)."""
+    last = (
+        select(func.max(records.c.seq))
+        .where(records.c.release_id == release_id, records.c.kind == kind)
+        .scalar_subquery()
+    )
+    return (
+        select(records)
+        .where(records.c.release_id == release_id, records.c.seq >= last)
+        .order_by(records.c.seq)
+    )
+
+
+class ChainTransaction:
+    """One chain, locked for the length of a transaction: the readers of :class:`EvidenceStore`
+    (same names and arguments, so code that reads the store can read through this instead) and an
+    append that needs no further lock."""
+
+    def __init__(self, store: EvidenceStore, conn: Connection, release_id: str) -> None:
+        self._store = store
+        self._conn = conn
+        self.release_id = release_id
+
+    def _own(self, release_id: str) -> None:
+        if release_id != self.release_id:
+            raise ValueError(f"this transaction holds {self.release_id!r}, not {release_id!r}")
+
+    def records(self, release_id: str, **narrow: Any) -> list[EvidenceRecord]:
+        from release_gates.evidence.store import record_from_row
+
+        self._own(release_id)
+        return [record_from_row(row) for row in self._conn.execute(records_query(release_id, **narrow)).all()]
+
+    def tail_from_last(self, release_id: str, kind: str) -> list[EvidenceRecord]:
+        from release_gates.evidence.store import record_from_row
+
+        self._own(release_id)
+        return [record_from_row(row) for row in self._conn.execute(tail_query(release_id, kind)).all()]
+
+    def append(self, kind: str, payload: Mapping[str, Any], *, actor: str | None = None) -> EvidenceRecord:
+        text = self._store.payload_text(self.release_id, kind, payload)
+        return self._store.append_locked(self._conn, self.release_id, kind, text, actor)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 DEFAULT_SIGNING_CONN_ID = "release_gates_signing"
 #: What a checkpoint signature covers: this prefix, then the canonical JSON of chain, seq and hash.
 CHECKPOINT_DOMAIN = b"release-gates/checkpoint/v1\n"
+#: A key id of the derived form (:func:`key_id_of`): it names one key, so it is never another key's name.
+_DERIVED_ID = re.compile(r"^ed25519:[0-9a-f]{16}$")
 
 
 class SigningKeyError(ReleaseGatesError, ValueError):
@@ -48,6 +51,16 @@ def _raw_public(public_key: Ed25519PublicKey) -> bytes:
 def key_id_of(public_key: Ed25519PublicKey) -> str:
     """``ed25519:`` and the first 16 hex digits of the sha256 of the raw public key."""
     return "ed25519:" + hashlib.sha256(_raw_public(public_key)).hexdigest()[:16]
+
+
+def _check_key_id(key_id: str, public_key: Ed25519PublicKey, what: str) -> None:
+    """A key id of the derived form must be this key's own: ``ed25519:<fingerprint of K>`` bound to
+    another key would make every report that says "signed by" it name a key that did not sign."""
+    if _DERIVED_ID.match(key_id) and key_id != key_id_of(public_key):
+        raise SigningKeyError(
+            f"{what}: {key_id!r} is the key id of another key (this key's own is "
+            f"{key_id_of(public_key)!r}); name it by its own id, or by a name not of the form ed25519:<hex>"
+        )
 
 
 def public_pem(public_key: Ed25519PublicKey) -> str:
@@ -98,6 +111,8 @@ class SigningKey:
             ) from None
         if not isinstance(private, Ed25519PrivateKey):
             raise SigningKeyError(f"{source} is a {type(private).__name__}, not an Ed25519 private key")
+        if key_id:
+            _check_key_id(key_id, private.public_key(), source)
         return cls(private, key_id or key_id_of(private.public_key()))
 
     @property
@@ -147,7 +162,7 @@ class PublicKeys(Mapping[str, "Ed25519PublicKey"]):
         from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
         named = pems.items() if isinstance(pems, Mapping) else ((None, pem) for pem in pems)
-        keys: dict[str, Ed25519PublicKey] = {}
+        keys = cls()
         for key_id, pem in named:
             what = f"{source} {key_id}" if key_id else source
             data = pem.encode("utf-8") if isinstance(pem, str) else pem
@@ -157,11 +172,23 @@ class PublicKeys(Mapping[str, "Ed25519PublicKey"]):
                 raise SigningKeyError(f"{what} is not a PEM public key") from None
             if not isinstance(key, Ed25519PublicKey):
                 raise SigningKeyError(f"{what} is not an Ed25519 public key")
-            keys[key_id or key_id_of(key)] = key
-        return cls(keys)
+            if key_id:
+                _check_key_id(key_id, key, what)
+            keys = keys.merged({key_id or key_id_of(key): key})
+        return keys
 
     def merged(self, other: Mapping[str, Ed25519PublicKey]) -> PublicKeys:
-        return PublicKeys({**self._keys, **dict(other)})
+        """Both sets of keys. One key id bound to two different keys is refused, never settled by
+        order: whichever won, a signature by the other would be reported as the trusted one's."""
+        keys = dict(self._keys)
+        for key_id, key in other.items():
+            if key_id in keys and _raw_public(keys[key_id]) != _raw_public(key):
+                raise SigningKeyError(
+                    f"two different public keys are trusted under key id {key_id!r}; "
+                    "each key id must name one key (see which --key files, policy and connection list it)"
+                )
+            keys[key_id] = key
+        return PublicKeys(keys)
 
     def problem(self, key_id: str, signature: str, message: bytes) -> str | None:
         """None when ``signature`` (base64) is ``key_id``'s over ``message``; else what is wrong."""

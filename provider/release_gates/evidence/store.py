@@ -286,8 +286,8 @@ class EvidenceStore:
         #: the append's transaction); None: no checkpoints (``verify`` with keys then fails a seal).
         self.signer = signer
         self.checkpoint_every = checkpoint_every
-        #: Called once, before the first append, to set ``signer`` and ``checkpoint_every`` (the
-        #: operators' key lookup: a task that only reads never looks the key up).
+        #: Called before the first append, until it succeeds, to set ``signer`` and ``checkpoint_every``
+        #: (the operators' key lookup: a task that only reads never looks the key up).
         self.signing_setup: Callable[[EvidenceStore], None] | None = None
 
     def __repr__(self) -> str:
@@ -476,9 +476,13 @@ class EvidenceStore:
         return replace(record, payload=json.loads(payload_text), hash=digest)
 
     def _set_up_signing(self) -> None:
-        setup, self.signing_setup = self.signing_setup, None
-        if setup is not None:
-            setup(self)
+        # Disarmed only once it succeeded: a setup that raised (a connection holding no usable key, a
+        # secrets backend that did not answer) fails every later append too. A caller that logs the
+        # first failure and appends again (the seal step's report) must not go on unsigned — up to
+        # an unsigned seal that `evidence.signing.required` forbids.
+        if self.signing_setup is not None:
+            self.signing_setup(self)
+            self.signing_setup = None
 
     @staticmethod
     def _insert_checkpoint(

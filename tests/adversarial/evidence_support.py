@@ -27,7 +27,7 @@ def trusted(*keys: SigningKey) -> PublicKeys:
     return PublicKeys({key.key_id: key.public_key for key in keys})
 
 
-def signed_store(tmp_path: Path, signer: SigningKey, *, seal: str | None = None) -> EvidenceStore:
+def signed_store(tmp_path: Path, signer: SigningKey | None, *, seal: str | None = None) -> EvidenceStore:
     """A release chain: started, a blocked gate, and sealed with ``seal`` as its decision (None: open)."""
     store = EvidenceStore(f"sqlite:///{tmp_path / 'evidence.db'}", signer=signer)
     store.append(RELEASE, "release_started", {"model": "credit-model"}, actor="release.start")

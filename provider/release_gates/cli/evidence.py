@@ -58,7 +58,7 @@ def _trusted_keys(args: argparse.Namespace) -> PublicKeys | None:
 
 
 def checkpoint(args: argparse.Namespace, out: TextIO) -> int:
-    from release_gates.evidence import EvidenceNotFoundError
+    from release_gates.evidence import EvidenceError, EvidenceNotFoundError
     from release_gates.evidence.signing import SigningKeyError, load_signing_key
 
     try:
@@ -70,6 +70,9 @@ def checkpoint(args: argparse.Namespace, out: TextIO) -> int:
     except EvidenceNotFoundError as exc:
         print(f"evidence checkpoint: ERROR — {exc.args[0]}", file=out)
         return EXIT_ERROR
+    except EvidenceError as exc:  # a chain that does not verify, or a checkpoint row this key did not make
+        print(f"evidence checkpoint: REFUSED — {exc}", file=out)
+        return EXIT_FAIL
     print(
         f"checkpoint of {args.release_id} #{made.seq} ({made.record_kind}) signed by {made.key_id}", file=out
     )

@@ -6,7 +6,7 @@
 with every other character kept as written, so the text still parses), and the value of every key
 whose name says it holds a credential (``password``, ``token``, ``secret``, ``api_key`` …, alone or
 as a suffix such as ``db_password``) becomes ``'***'``, quoted so that YAML still reads it as a
-string (a bare ``*`` starts an alias).
+string (a bare ``*`` starts an alias). A PEM private key block becomes ``PRIVATE-KEY-REDACTED``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,12 @@ from release_gates.datasets import mask_password_in_text
 
 REDACTED = "'***'"
 
+# A PEM private key anywhere in the text (pasted where a public key belongs), BEGIN to END line: a plain
+# word replaces it, valid in a block scalar, a quoted string or a plain one alike.
+_PRIVATE_PEM = re.compile(
+    r"-----BEGIN (?P<type>[A-Z0-9 ]*)PRIVATE KEY-----.*?-----END (?P=type)PRIVATE KEY-----", re.DOTALL
+)
+PRIVATE_KEY_REDACTED = "PRIVATE-KEY-REDACTED"
 # A URL runs to the first whitespace or quote after its scheme (a doubled '' is a quote inside a
 # single-quoted YAML scalar, so it belongs to the URL); mask_password_in_text then finds the password
 # inside it, whatever it holds ('/', '#', ':', ',', '@' …), and changes nothing else.
@@ -59,6 +65,8 @@ def redact_credentials(text: str) -> tuple[str, int]:
         return masked
 
     text = _FLOW_VALUE.sub(value, _BLOCK_VALUE.sub(value, text))
+    text, keys = _PRIVATE_PEM.subn(PRIVATE_KEY_REDACTED, text)  # after: a secret-named value counts once
+    count += keys
     return _URL.sub(url, text), count
 
 

@@ -237,6 +237,20 @@ class Signing(PolicyModel):
         description="Write a signed in-toto release attestation (DSSE) at the seal when a key is available.",
     )
 
+    @field_validator("public_keys")
+    @classmethod
+    def _no_private_key(cls, value: dict[str, str]) -> dict[str, str]:
+        # The policy's text is recorded in the evidence and exported: a private key pasted here (the
+        # .key file for the .pub) would be handed to every auditor. Refused before anything is
+        # recorded; the message names the entry, never its text.
+        for key_id, pem in value.items():
+            if "PRIVATE KEY" in pem:
+                raise ValueError(
+                    f"{key_id!r} holds a PRIVATE key: list the public key here (signing.pub) and keep the "
+                    "private one in the signing connection only — and replace that key, it has been exposed"
+                )
+        return value
+
 
 class EvidencePolicy(PolicyModel):
     """How the evidence trail is made provable later."""

@@ -4,6 +4,7 @@
 
     start ─► score (with a policy candidate: the pinned model scores the evaluation data)
           ─► per gate (TaskGroup): checks in parallel ─► decide (branch, ALL_DONE)
+               (a documents check runs after its owners' review steps: release_gates.operators.documents)
                ├─ passed
                ├─ remediate (items + notices) ─► decision (HITL: delay / waive / abort) ─► record
                ├─ review (HITL: accept risk / remediate) ─► record, or ─► remediate
@@ -231,6 +232,7 @@ def _gate_group(policy: ReleasePolicy, gate: Gate, upstream: list[Any], common: 
     with TaskGroup(group_id=gate.id, tooltip=gate.title or gate.rationale) as group:
         checks = []
         check_ids = []
+        reviewed: list[tuple[Any, Any]] = []  # (a documents check's review steps, the check)
         # After a score step: run once start succeeded, whatever scoring did (see _score_step).
         trigger: dict[str, Any] = {"trigger_rule": "all_done_min_one_success"} if len(upstream) > 1 else {}
         for _, check, check_id in policy.iter_checks():
@@ -243,6 +245,8 @@ def _gate_group(policy: ReleasePolicy, gate: Gate, upstream: list[Any], common: 
             pool: dict[str, Any] = (
                 {"pool": target_pool_name(check.target)} if check.kind == "rollback_drill" else {}
             )
+            # A documents check waits for its owners' review steps, which may be skipped (see there).
+            rule = {"trigger_rule": "all_done_min_one_success"} if check.kind == "documents" else trigger
             checks.append(
                 (build or operator)(
                     **({"policy": policy} if build else {"policy_path": common["policy_path"]}),
@@ -252,11 +256,15 @@ def _gate_group(policy: ReleasePolicy, gate: Gate, upstream: list[Any], common: 
                     evidence_conn_id=common["evidence_conn_id"],
                     dataset_overrides="{{ params.datasets }}",
                     doc_md=f"**{check_id}** ({check.kind}), owner `{gate.owner}` ({owners}).",
-                    **trigger,
+                    **rule,
                     **pool,
                 )
             )
             check_ids.append(check_id)
+            if check.kind == "documents":
+                from release_gates.operators.documents import document_review_steps
+
+                reviewed.append((document_review_steps(policy, check, check_id, common), checks[-1]))
         prefix = f"{gate.id}."
         branches = {o: prefix + o for o in ("passed", "remediate", "review", "blocked")}
         decide = GateBranchOperator(
@@ -329,6 +337,9 @@ def _gate_group(policy: ReleasePolicy, gate: Gate, upstream: list[Any], common: 
         }
         for task in upstream:
             task >> checks
+        for (asks, recorder), check_task in reviewed:
+            upstream[0] >> asks  # the release's start: a review needs no scores
+            recorder >> check_task
         checks >> decide >> [passed, remediate, review, blocked]
         review >> [recorders["accept_risk"], remediate]
         remediate >> decision >> [recorders["delay"], recorders["waive"], recorders["abort"]]

@@ -132,8 +132,11 @@ class RemediationItem:
 def remediation_items(
     policy: ReleasePolicy, gate: Gate, results: dict[str, dict[str, Any]], *, now: datetime
 ) -> list[RemediationItem]:
-    """One item per active (unwaived) finding of each failed check, deadline = now + SLA(severity)."""
-    owner = policy.owners[gate.owner]
+    """One item per active (unwaived) finding of each failed check, deadline = now + SLA(severity).
+
+    The item goes to the gate's owner role, or to the role the finding names (``data.owner_role``, e.g.
+    a document's owner) when that is a role of the policy.
+    """
     items: list[RemediationItem] = []
     for _, check, check_id in policy.iter_checks():
         if not check_id.startswith(f"{gate.id}.") or results.get(check_id, {}).get("status") != "FAIL":
@@ -149,6 +152,9 @@ def remediation_items(
                 severity is Severity.LOW and "undecided" in finding.get("title", "")
             ):
                 continue
+            named = (finding.get("data") or {}).get("owner_role")
+            role = named if isinstance(named, str) and named in policy.owners else gate.owner
+            owner = policy.owners[role]
             items.append(
                 RemediationItem(
                     gate_id=gate.id,
@@ -156,7 +162,7 @@ def remediation_items(
                     finding_id=finding["id"],
                     title=finding["title"],
                     severity=severity,
-                    owner_role=gate.owner,
+                    owner_role=role,
                     owners=tuple(owner.users),
                     contact=owner.email or owner.slack_channel,
                     found_at=now,

@@ -127,6 +127,30 @@ def _signed_model(workdir: Path) -> list[str]:
     return ["--model", str(model), "--model-sha256", sha, "--public-key", str(workdir / "signer.pub")]
 
 
+def _governance_policy(workdir: Path) -> str:
+    """A policy whose candidate is ``model.skops`` with a data minimization and a documents check."""
+    (workdir / "runbook.md").write_text("# Runbook\n")
+    model_sha = hashlib.sha256((workdir / "model.skops").read_bytes()).hexdigest()
+    runbook_sha = hashlib.sha256((workdir / "runbook.md").read_bytes()).hexdigest()
+    (workdir / "governance.yaml").write_text(
+        POLICY.format(sha256=model_sha).split("gates:")[0]
+        + f"""candidate: {{uri: model.skops, sha256: "{model_sha}", trusted_types: [numpy.dtype]}}
+gates:
+  - id: governance
+    owner: ethics_reviewer
+    rationale: Only what has a purpose; documents current.
+    checks:
+      - kind: data_minimization
+        allowed_features: {{x1: "the signal"}}
+        data: eval
+      - kind: documents
+        documents: {{runbook: {{owner: ethics_reviewer, location: runbook.md, sha256: "{runbook_sha}",
+                                max_age: 30d}}}}
+"""
+    )
+    return str(workdir / "governance.yaml")
+
+
 @pytest.fixture
 def lambda_function(aws_connection: str) -> Iterator[str]:
     yield make_lambda(AwsDeploymentHook(aws_connection).get_client, versions=2)
@@ -156,6 +180,7 @@ def test_every_json_command_prints_only_json(
     store = ["--url", f"sqlite:///{workdir / 'evidence.db'}"]
     eval_file = str(workdir / "eval.parquet")
     policy = str(workdir / "policy.yaml")
+    governance = _governance_policy(workdir)
     bucket = unique("json")
     AwsDeploymentHook("aws_default").get_client("s3").create_bucket(Bucket=bucket)
     target = ["--type", "lambda", "--name", lambda_function, "--alias", "live"]
@@ -227,6 +252,12 @@ def test_every_json_command_prints_only_json(
             ]
         ],
         "check model-signature": [["check", "model-signature", *_signed_model(workdir), "--json"]],
+        "check data-minimization": [
+            ["check", "data-minimization", "--policy", governance, "--gate", "governance", "--json"]
+        ],
+        "check documents": [
+            ["check", "documents", "--policy", governance, "--gate", "governance", *store, "--json"]
+        ],
         "evidence verify": [["evidence", "verify", "rel-json", *store, "--json"]],
         "evidence list": [["evidence", "list", *store, "--json"]],
         "evidence show": [["evidence", "show", "rel-json", *store, "--json"]],
@@ -287,6 +318,8 @@ def test_every_json_command_prints_only_json(
 
     assert outputs["check fairness"]["check_id"] == "fairness"  # type: ignore[index,call-overload]
     assert outputs["check model-signature"]["status"] == "PASS"  # type: ignore[index,call-overload]
+    assert outputs["check data-minimization"]["status"] == "WARN"  # type: ignore[index,call-overload]
+    assert outputs["check documents"]["status"] == "FAIL"  # type: ignore[index,call-overload]
     assert outputs["trivy-db import"]["usable"] is True  # type: ignore[index,call-overload]
     assert outputs["policy validate"]["inputs"] == {"usable": True, "problems": []}  # type: ignore[index,call-overload]
     assert isinstance(outputs["evidence list"], list) and outputs["evidence list"]

@@ -17,7 +17,9 @@ from typing import Annotated
 from pydantic import Field
 
 from release_gates.kinds import (
+    data_minimization,
     deployment_identity,
+    documents,
     drift,
     fairness,
     image_scan,
@@ -42,6 +44,8 @@ CHECK_KINDS: tuple[CheckKind, ...] = (
     deployment_identity.KIND,
     model_signature.KIND,
     posture.KIND,
+    data_minimization.KIND,
+    documents.KIND,
 )
 
 #: A gate's check as the policy declares it, discriminated on ``kind``. Written out (not built from
@@ -56,7 +60,9 @@ CheckSpec = Annotated[
     | ops_readiness.OpsReadinessCheck
     | deployment_identity.DeploymentIdentityCheck
     | model_signature.ModelSignatureCheck
-    | posture.PostureCheck,
+    | posture.PostureCheck
+    | data_minimization.DataMinimizationCheck
+    | documents.DocumentsCheck,
     Field(discriminator="kind"),
 ]
 

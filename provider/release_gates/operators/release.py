@@ -314,6 +314,9 @@ class RemediationOperator(_ReleaseStep):
             + "\n\nDecide in Airflow (Required Actions): delay the release, release with a waiver, or abort."
         )
         deliveries = notify(policy, gate.owner, subject, body, context=context, logger=self.log)
+        for role in dict.fromkeys(i.owner_role for i in items if i.owner_role != gate.owner):
+            # An item a finding assigned to another role (a document's owner) reaches that role too.
+            deliveries += notify(policy, role, subject, body, context=context, logger=self.log)
         earliest = min((i.deadline for i in items), default=datetime.now(UTC))
         stakeholder_body = (
             f"The {policy.release.model} release ({self.release_id}) did not pass its "

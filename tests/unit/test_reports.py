@@ -281,6 +281,7 @@ def test_an_export_bundle_regenerates_the_same_report_offline(
         "summary.md",
         "checklist.csv",
         "report.json",
+        "MODEL_CARD.md",
     }
 
 

@@ -307,7 +307,7 @@ SCHEMA = ActionCommand(
 
 REPORT = ActionCommand(
     name="report",
-    help="release report from the evidence trail: summary, heat map, charts, checklist",
+    help="release report from the evidence trail: summary, heat map, charts, checklist, model card",
     description="Write the release report of RELEASE_ID (from the evidence store) or of an exported "
     "bundle (offline, verified first) to a directory.",
     func="release_gates.cli.report:run_report",

@@ -70,6 +70,8 @@ def file_links(report: ReleaseReport, *, charts: bool = True) -> list[tuple[str,
         ("checklist.csv", "checklist (CSV)"),
         ("report.json", "report data (JSON)"),
     ]
+    if report.model_card:
+        links.append((report.model_card, "model card (Hugging Face format)"))
     if not charts:
         return links
     links.append(("heatmap.png", "heat map (PNG)"))
@@ -219,11 +221,12 @@ def _record(path: Path) -> ReportFile:
 
 
 def write_report_files(
-    report: ReleaseReport, out_dir: str | Path, *, charts: bool = True
+    report: ReleaseReport, out_dir: str | Path, *, charts: bool = True, model_card: str | None = None
 ) -> list[ReportFile]:
     """Write every report file to ``out_dir``; returns them with their sha256, in a stable order.
 
-    ``charts=False`` skips the matplotlib figures (the text files then stand alone).
+    ``charts=False`` skips the matplotlib figures (the text files then stand alone). ``model_card`` is
+    the card's text (:mod:`release_gates.reports.model_card`), written as ``report.model_card``.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -238,6 +241,8 @@ def write_report_files(
     text("summary.md", render_markdown(report, charts=charts))
     text("checklist.csv", checklist_csv(report))
     text("report.json", json.dumps(report.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n")
+    if model_card is not None and report.model_card:
+        text(report.model_card, model_card)
     if charts:
         from release_gates.reports.charts import draw_drift, draw_fairness, draw_heatmap, draw_history
 

@@ -217,6 +217,8 @@ class ReleaseReport:
     head_hash: str | None
     policy: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: The model card written with the report (``MODEL_CARD.md``), None when it was not written.
+    model_card: str | None = None
     #: The seal's signed release attestation (``status``, ``name``, ``uri``, ``sha256``, ``key_id``), or
     #: why there is none (``status`` skipped/error, ``reason``); None when the policy asks for none.
     attestation: dict[str, Any] | None = None

@@ -4,8 +4,9 @@ recorded before the seal.
 A sealed chain takes no further records, so the order is: record the policy the release ran under
 (``policy_snapshot``: the checklist and an offline regeneration need it, and its sha256 must match
 ``release_started``), verify the chain, build the report from the trail with the decision the seal is
-about to record, write the files, append ``report`` (each file's uri and sha256), then seal. The seal
-covers the report's hashes, so a report file altered later no longer matches its evidence.
+about to record, write the files (the model card ``MODEL_CARD.md`` among them), append ``report`` (each
+file's uri and sha256), then seal. The seal covers the report's hashes, so a report file altered later
+no longer matches its evidence.
 
 Before all of that, :func:`attest_release` signs the release attestation (in-toto, DSSE) from the
 chain the decision was computed from and writes it next to the report; the seal summary names its

@@ -345,7 +345,14 @@ class EvidenceStore:
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(_PG_CHAIN_LOCK, {"rid": release_id})
-            yield ChainTransaction(self, conn, release_id)
+            yield ChainTransaction(
+                conn,
+                release_id,
+                to_record=record_from_row,
+                append=lambda kind, payload, actor: self.append_locked(
+                    conn, release_id, kind, self.payload_text(release_id, kind, payload), actor
+                ),
+            )
 
     def append(
         self,

@@ -8,7 +8,7 @@ store's own readers (:func:`records_query`, :func:`tail_query`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, func, or_, select
@@ -16,9 +16,9 @@ from sqlalchemy import Select, func, or_, select
 from release_gates.evidence.schema import records
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
+    from sqlalchemy import Connection, Row
 
-    from release_gates.evidence.store import EvidenceRecord, EvidenceStore
+    from release_gates.evidence.store import EvidenceRecord
 
 
 def records_query(
@@ -61,29 +61,33 @@ def tail_query(release_id: str, kind: str) -> Select[Any]:
 class ChainTransaction:
     """One chain, locked for the length of a transaction: the readers of :class:`EvidenceStore`
     (same names and arguments, so code that reads the store can read through this instead) and an
-    append that needs no further lock."""
+    append that needs no further lock. The store hands in how a row becomes a record and how one is
+    appended (this module does not import the store)."""
 
-    def __init__(self, store: EvidenceStore, conn: Connection, release_id: str) -> None:
-        self._store = store
+    def __init__(
+        self,
+        conn: Connection,
+        release_id: str,
+        *,
+        to_record: Callable[[Row[Any]], EvidenceRecord],
+        append: Callable[[str, Mapping[str, Any], str | None], EvidenceRecord],
+    ) -> None:
         self._conn = conn
         self.release_id = release_id
+        self._to_record = to_record
+        self._append = append
 
     def _own(self, release_id: str) -> None:
         if release_id != self.release_id:
             raise ValueError(f"this transaction holds {self.release_id!r}, not {release_id!r}")
 
     def records(self, release_id: str, **narrow: Any) -> list[EvidenceRecord]:
-        from release_gates.evidence.store import record_from_row
-
         self._own(release_id)
-        return [record_from_row(row) for row in self._conn.execute(records_query(release_id, **narrow)).all()]
+        return [self._to_record(row) for row in self._conn.execute(records_query(release_id, **narrow)).all()]
 
     def tail_from_last(self, release_id: str, kind: str) -> list[EvidenceRecord]:
-        from release_gates.evidence.store import record_from_row
-
         self._own(release_id)
-        return [record_from_row(row) for row in self._conn.execute(tail_query(release_id, kind)).all()]
+        return [self._to_record(row) for row in self._conn.execute(tail_query(release_id, kind)).all()]
 
     def append(self, kind: str, payload: Mapping[str, Any], *, actor: str | None = None) -> EvidenceRecord:
-        text = self._store.payload_text(self.release_id, kind, payload)
-        return self._store.append_locked(self._conn, self.release_id, kind, text, actor)
+        return self._append(kind, payload, actor)

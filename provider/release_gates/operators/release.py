@@ -605,7 +605,11 @@ class SealReleaseOperator(_ReleaseStep):
         }
         store = self.evidence_store
         report_files: list[str] = []
-        if store.chain(self.release_id).sealed_at is None:  # a retried seal must not fail on a sealed chain
+        if store.chain(self.release_id).sealed_at is not None:
+            # A retry after the seal went in appends nothing, and reports the decision the chain
+            # holds — never one recomputed now (the policy may have changed since the seal).
+            summary = dict(store.records(self.release_id, kind="release_sealed")[0].payload)
+        else:
             from release_gates.reports.seal import attestation_until_sealed
 
             attestation = self._attest(store, policy, records, summary)  # first: the report lists it
@@ -613,7 +617,11 @@ class SealReleaseOperator(_ReleaseStep):
             with attestation_until_sealed(attestation):
                 store.append(self.release_id, "release_sealed", summary, actor=self.evidence_task_name)
         report = store.verify(self.release_id)
-        self.log.info("Release %s: %s. %s", self.release_id, decision.value.upper(), "; ".join(reasons))
+        recorded = summary.get("reasons")
+        said = [str(r) for r in recorded] if isinstance(recorded, list) else []
+        self.log.info(
+            "Release %s: %s. %s", self.release_id, str(summary.get("decision")).upper(), "; ".join(said)
+        )
         self.log.info("%s", report)
         if not report.ok:
             raise AirflowFailException(

@@ -65,6 +65,7 @@ def measure(
         play_release,
         release_conf,
     )
+    from release_gates.evidence.signing import SigningKey
     from release_gates.policy import load_policy
     from release_gates_testing.cluster import Cluster
 
@@ -79,7 +80,7 @@ def measure(
         USERS,
         workers=workers,
         worker_concurrency=args.concurrency,
-        extra_env=airflow_connections(moto_url, assets),
+        extra_env=airflow_connections(moto_url, assets, SigningKey.generate()),
     )
     results = []
     try:

@@ -40,6 +40,7 @@ from typing import Any
 
 from demo.outcomes import EXPECTED, Outcome
 from demo.prepare import Candidate, DemoAssets
+from release_gates.evidence.signing import DEFAULT_SIGNING_CONN_ID, PublicKeys, SigningKey
 from release_gates_testing import aws
 from release_gates_testing.airflow import Standalone
 from release_gates_testing.humans import Answer, play_runs
@@ -142,12 +143,16 @@ def placement(airflow: Standalone, run_id: str) -> dict[str, list[str]]:
     return dict(sorted(where.items()))
 
 
-def airflow_connections(moto_url: str, assets: DemoAssets) -> dict[str, str]:
-    """Environment for every Airflow component: the AWS emulator and the offline Trivy DB."""
+def airflow_connections(moto_url: str, assets: DemoAssets, signing: SigningKey) -> dict[str, str]:
+    """Environment for every Airflow component: the AWS emulator, the offline Trivy DB, and the key
+    that signs each release's seal and attestation (made for this demo; production keeps it in a
+    secrets backend)."""
     trivy = {"cache_dir": str(assets.trivy_cache), "skip_db_update": True, "offline_scan": True}
+    key = {"conn_type": "generic", "password": signing.private_pem(), "extra": {"key_id": signing.key_id}}
     return {
         "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws.connection(moto_url)),
         "AIRFLOW_CONN_TRIVY_DEFAULT": json.dumps({"conn_type": "release_gates_trivy", "extra": trivy}),
+        f"AIRFLOW_CONN_{DEFAULT_SIGNING_CONN_ID.upper()}": json.dumps(key),
         "AWS_DEFAULT_REGION": aws.REGION,
     }
 
@@ -162,6 +167,9 @@ class Demo:
         self.airflow: Standalone | None = None
         #: Candidate → its outcome, once the runs have finished.
         self.outcomes: dict[str, Outcome] = {}
+        #: Signs the seals and attestations of this demo's releases; verify trusts its public half.
+        self.signing = SigningKey.generate()
+        self.trusted_keys = PublicKeys({self.signing.key_id: self.signing.public_key})
 
     def stop(self) -> None:
         if self.airflow is not None:
@@ -181,7 +189,7 @@ class Demo:
         self.moto, moto_url = aws.start_moto(self.work / "moto.log")
         resources = setup_aws(moto_url, assets)
         say(f"  AWS emulator on {moto_url}: Lambda {resources['function']} (alias live → v2), alarm, bucket")
-        airflow, logs = self._start_airflow(airflow_connections(moto_url, assets))
+        airflow, logs = self._start_airflow(airflow_connections(moto_url, assets, self.signing))
         airflow.wait_for_dag(DAG_ID)
 
         say(f"== 3/4 triggering {len(assets.candidates)} releases; the humans answer through the REST API")
@@ -190,7 +198,7 @@ class Demo:
 
         say("== 4/4 results")
         for name, run_id in runs.items():
-            print_release(f"{DAG_ID}__{run_id}", name, say)
+            print_release(f"{DAG_ID}__{run_id}", name, say, keys=self.trusted_keys)
             if self.topology == "cluster":
                 for host, tasks in placement(airflow, run_id).items():
                     say(f"  ran on {host}: {len(tasks)} tasks ({', '.join(sorted(tasks)[:6])}, …)")

@@ -7,10 +7,13 @@ from datetime import datetime
 from typing import Any
 
 from release_gates.evidence import EvidenceStore
+from release_gates.evidence.signing import PublicKeys
 from release_gates.gates import fold, latest_results
 
 
-def print_release(release_id: str, label: str, say: Callable[[str], None] = print) -> str | None:
+def print_release(
+    release_id: str, label: str, say: Callable[[str], None] = print, *, keys: PublicKeys | None = None
+) -> str | None:
     """Print gates → verdict → top findings, remediation items, human decisions and the decision."""
     store = EvidenceStore()
     records = store.records(release_id)
@@ -47,7 +50,7 @@ def print_release(release_id: str, label: str, say: Callable[[str], None] = prin
         note = "" if decision.get("authorized") else f" (not accepted: {decision.get('problem')})"
         who = decision.get("user") or "-"
         say(f"  human: {who} chose {decision.get('choice')} at {decision['task_id']}{note}")
-    report = store.verify(release_id)
+    report = store.verify(release_id, keys=keys)
     decision_text: Any = (sealed or {}).get("decision", "not sealed")
     why = f" — {'; '.join(sealed['reasons'][:3])}" if sealed and sealed["reasons"] else ""
     say(f"  decision: {str(decision_text).upper()}{why}")

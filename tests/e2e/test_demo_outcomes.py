@@ -106,3 +106,33 @@ def test_swapped_is_held_because_its_predictions_do_not_come_from_its_model(
         assert result["summary"].startswith(NOT_FROM_MODEL), result["summary"]
         assert [f["id"] for f in result["findings"]] == ["predictions.eval.not_from_model"]
     assert demo_run[0].outcomes["swapped"].as_expected
+
+
+def test_replay_of_each_demo_release_reaches_the_recorded_decision(demo_run: tuple[Any, int]) -> None:
+    """A year later, today's gate logic re-derives every verdict and decision from the evidence alone."""
+    from release_gates.evidence.replay import chain_from_store, replay
+
+    demo, _status = demo_run
+    store = EvidenceStore()
+    for candidate, outcome in demo.outcomes.items():
+        report = replay(chain_from_store(store, outcome.release_id))
+        assert report.same, (candidate, [str(d) for d in report.differences])
+
+
+def test_every_demo_release_is_sealed_signed_and_attested(demo_run: tuple[Any, int], tmp_path: Path) -> None:
+    """The demo signs with a key it made: each seal carries a signed checkpoint that verifies with
+    the public key only, and an attestation that verifies against the exported evidence."""
+    from release_gates.evidence.attestation import verify_attestation
+
+    demo, _status = demo_run
+    store = EvidenceStore()
+    for candidate, outcome in demo.outcomes.items():
+        report = store.verify(outcome.release_id, keys=demo.trusted_keys)
+        assert report.ok and report.sealed and report.signatures == "verified", (candidate, str(report))
+        sealed = next(r.payload for r in store.records(outcome.release_id) if r.kind == "release_sealed")
+        attestation = sealed["attestation"]
+        assert attestation["status"] == "signed" and attestation["key_id"] == demo.signing.key_id
+        bundle = store.export_to(outcome.release_id, tmp_path / f"{candidate}.json")
+        envelope = Path(attestation["uri"].removeprefix("file://")).read_bytes()
+        checked = verify_attestation(envelope, demo.trusted_keys, bundle=bundle)
+        assert checked.ok, (candidate, checked.problem)

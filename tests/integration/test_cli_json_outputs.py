@@ -156,6 +156,25 @@ def lambda_function(aws_connection: str) -> Iterator[str]:
     yield make_lambda(AwsDeploymentHook(aws_connection).get_client, versions=2)
 
 
+def _attestation_signed_by_another_key(workdir: Path) -> list[str]:
+    """A well-formed signed attestation and a public key that did not sign it (exit 1)."""
+    from release_gates.evidence.attestation import envelope_bytes, sign_statement
+    from release_gates.evidence.signing import SigningKey
+    from release_gates.evidence.statement import PREDICATE_FIELDS, PREDICATE_TYPE, STATEMENT_TYPE
+
+    statement = {
+        "_type": STATEMENT_TYPE,
+        "subject": [{"name": "model.skops", "digest": {"sha256": "a" * 64}}],
+        "predicateType": PREDICATE_TYPE,
+        "predicate": dict.fromkeys(PREDICATE_FIELDS, ""),
+    }
+    (workdir / "attestation.intoto.json").write_bytes(
+        envelope_bytes(sign_statement(statement, SigningKey.generate()))
+    )
+    (workdir / "other.pub").write_text(SigningKey.generate().public_pem)
+    return [str(workdir / "attestation.intoto.json"), "--key", str(workdir / "other.pub")]
+
+
 def _run(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> dict[str, object] | list[object]:
     proc = subprocess.run(
         [sys.executable, "-m", "release_gates.cli", *argv],
@@ -261,6 +280,9 @@ def test_every_json_command_prints_only_json(
         "evidence verify": [["evidence", "verify", "rel-json", *store, "--json"]],
         "evidence list": [["evidence", "list", *store, "--json"]],
         "evidence show": [["evidence", "show", "rel-json", *store, "--json"]],
+        # Not sealed: replay has no answer (exit 4), and says so in JSON.
+        "evidence replay": [["evidence", "replay", "rel-json", *store, "--json"]],
+        "attest verify": [["attest", "verify", *_attestation_signed_by_another_key(workdir), "--json"]],
         "report": [["report", "rel-json", *store, "--no-charts", "-o", str(workdir / "report"), "--json"]],
         "retro": [["retro", *store, "--json"]],
         "policy validate": [["policy", "validate", policy, "--check-inputs", "--json"]],
@@ -323,3 +345,5 @@ def test_every_json_command_prints_only_json(
     assert outputs["trivy-db import"]["usable"] is True  # type: ignore[index,call-overload]
     assert outputs["policy validate"]["inputs"] == {"usable": True, "problems": []}  # type: ignore[index,call-overload]
     assert isinstance(outputs["evidence list"], list) and outputs["evidence list"]
+    assert "error" in outputs["evidence replay"]  # type: ignore[operator]
+    assert outputs["attest verify"]["ok"] is False  # type: ignore[index,call-overload]

@@ -273,5 +273,5 @@ def test_a_bundle_edited_after_export_is_refused(
         snapshot["text"] = snapshot["text"].replace("ratio_min: 0.8", "ratio_min: 0.1")
     bundle.write_text(json.dumps(data))
     code, out = releases.cli("--bundle", str(bundle))
-    assert code == 2, f"{what}: {out}"
+    assert code == 4, f"{what}: {out}"
     assert f"record #{record['seq']}" in out and "edited" in out and "SAME" not in out

@@ -166,9 +166,9 @@ def test_a_chain_without_a_policy_snapshot_is_an_error_never_same(
     with pytest.raises(ReplayError, match="recorded no snapshot of the policy it started with"):
         replay(chain_from_store(store, RELEASE))
     code, out = run("evidence", "replay", RELEASE, "--url", store.url)
-    assert code == 2 and "ERROR" in out and "--policy FILE" in out and "SAME" not in out
+    assert code == 4 and "ERROR" in out and "--policy FILE" in out and "SAME" not in out
     code, out = run("evidence", "replay", RELEASE, "--url", store.url, "--json")
-    assert code == 2 and "no snapshot" in json.loads(out)["error"]
+    assert code == 4 and "no snapshot" in json.loads(out)["error"]
 
 
 def test_without_a_snapshot_the_same_policy_file_replays_and_another_one_cannot_reuse_results(
@@ -195,7 +195,7 @@ def test_an_unsealed_release_is_not_replayed(store: EvidenceStore, tmp_path: Pat
                                               "policy_snapshot": snapshot, "gates": ["ethics"]})  # fmt: skip
     with pytest.raises(ReplayError, match="is not sealed"):
         replay(chain_from_store(store, RELEASE))
-    assert run("evidence", "replay", RELEASE, "--url", store.url)[0] == 2
+    assert run("evidence", "replay", RELEASE, "--url", store.url)[0] == 4
 
 
 def test_a_chain_edited_in_the_store_is_refused(store: EvidenceStore, tmp_path: Path) -> None:
@@ -212,7 +212,7 @@ def test_a_chain_edited_in_the_store_is_refused(store: EvidenceStore, tmp_path: 
     with pytest.raises(ReplayError, match="does not verify"):
         chain_from_store(store, RELEASE)
     code, out = run("evidence", "replay", RELEASE, "--url", store.url)
-    assert code == 2 and "#2" in out and "SAME" not in out
+    assert code == 4 and "#2" in out and "SAME" not in out
 
 
 def test_a_tampered_bundle_is_refused_and_an_intact_one_replays_offline(
@@ -227,9 +227,9 @@ def test_a_tampered_bundle_is_refused_and_an_intact_one_replays_offline(
     with pytest.raises(ReplayError, match="does not verify"):
         chain_from_bundle(tmp_path / "tampered.json")
     code, out = run("evidence", "replay", "--bundle", str(tmp_path / "tampered.json"))
-    assert code == 2 and "record #2" in out and "edited" in out
+    assert code == 4 and "record #2" in out and "edited" in out
     code, out = run("evidence", "replay", "another-release", "--bundle", str(bundle))
-    assert code == 2  # the bundle holds another release
+    assert code == 2  # the bundle holds another release: the arguments disagree
 
 
 @pytest.mark.parametrize(

@@ -224,7 +224,8 @@ EVIDENCE = GroupCommand(
             description="Replay RELEASE_ID (from the store, or an exported --bundle offline, verified first) "
             "under the policy it recorded, or under --policy FILE, and compare each gate verdict and the "
             "decision with what was recorded. --all --policy FILE lists every sealed release whose decision "
-            "that policy would change. Exit 0 same, 1 differences, 2 no answer (error).",
+            "that policy would change. Exit 0 same, 1 differences, 2 bad arguments, 4 no answer (no policy, "
+            "broken chain, not sealed).",
             func="release_gates.cli.replay:run_replay",
             args=(
                 Arg("release_id", nargs="?", help="release chain in the store (optional with --bundle)"),

@@ -17,13 +17,14 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from release_gates.cli.common import UsageError, open_store
+from release_gates.cli.common import EXIT_ERROR, EXIT_FAIL, EXIT_OK, UsageError, open_store
 
 if TYPE_CHECKING:
     from release_gates.evidence.replay import FleetReplay, ReplayReport
     from release_gates.policy import ReleasePolicy
 
-SAME, DIFFERENT, NO_ANSWER = 0, 1, 2
+# As every command: 2 is a usage error (bad arguments); an answer that cannot be given is 4.
+SAME, DIFFERENT, NO_ANSWER = EXIT_OK, EXIT_FAIL, EXIT_ERROR
 
 
 def run_replay(args: argparse.Namespace, out: TextIO) -> int:

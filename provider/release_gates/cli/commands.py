@@ -231,6 +231,14 @@ EVIDENCE = GroupCommand(
                 Arg("release_id", nargs="?", help="release chain in the store (optional with --bundle)"),
                 Arg("--bundle", help="replay an exported bundle offline instead of the store"),
                 Arg("--policy", metavar="FILE", help="replay under this policy (default: its recorded one)"),
+                Arg(
+                    "--key",
+                    action="append",
+                    default=[],
+                    metavar="PUB",
+                    help="trusted public key (PEM), repeatable: the seal's signed checkpoint must hold (also "
+                    "trusted: --policy's public keys, the signing connection's, as for `evidence verify`)",
+                ),
                 Arg("--all", action="store_true", help="every sealed release of --model (needs --policy)"),
                 Arg("--model", help="with --all: the model whose releases to replay (default: the policy's)"),
                 ARG_JSON_HELP,

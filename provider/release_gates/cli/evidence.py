@@ -20,7 +20,7 @@ def verify(args: argparse.Namespace, out: TextIO) -> int:
         if not Path(args.bundle).is_file():
             raise UsageError(f"bundle file not found: {args.bundle}")
         try:
-            report = verify_bundle(Path(args.bundle), keys=_trusted_keys(args))
+            report = verify_bundle(Path(args.bundle), keys=trusted_keys(args))
         except BundleError as exc:
             print(f"evidence verify: ERROR — {exc}", file=out)
             return EXIT_ERROR
@@ -28,7 +28,7 @@ def verify(args: argparse.Namespace, out: TextIO) -> int:
         if not args.release_id:
             raise UsageError("give a RELEASE_ID (verify in the store) or --bundle FILE (verify offline)")
         try:
-            report = open_store(args).verify(args.release_id, keys=_trusted_keys(args))
+            report = open_store(args).verify(args.release_id, keys=trusted_keys(args))
         except EvidenceNotFoundError as exc:
             print(f"evidence verify: ERROR — {exc.args[0]}", file=out)
             return EXIT_ERROR
@@ -41,8 +41,9 @@ def verify(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK if report.ok else EXIT_FAIL
 
 
-def _trusted_keys(args: argparse.Namespace) -> PublicKeys | None:
-    """The public keys ``verify`` trusts (see the command's help); None when there are none."""
+def trusted_keys(args: argparse.Namespace) -> PublicKeys | None:
+    """The public keys ``verify`` (and ``replay``) trust: every ``--key``, ``--policy``'s
+    ``evidence.signing.public_keys``, the signing connection's; None when there are none."""
     from release_gates.evidence.signing import DEFAULT_SIGNING_CONN_ID, SigningKeyError, load_public_keys
 
     pems: dict[str, str] = {}

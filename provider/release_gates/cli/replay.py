@@ -76,23 +76,25 @@ def _policy(path: str) -> ReleasePolicy:
 
 
 def _replay_one(args: argparse.Namespace, policy: ReleasePolicy | None) -> ReplayReport:
+    from release_gates.cli.evidence import trusted_keys
     from release_gates.evidence.replay import chain_from_bundle, chain_from_store, replay
 
     if args.bundle:
         if not Path(args.bundle).is_file():
             raise UsageError(f"bundle file not found: {args.bundle}")
-        chain = chain_from_bundle(args.bundle)  # offline: the store is never opened
+        chain = chain_from_bundle(args.bundle, keys=trusted_keys(args))  # offline: no store opened
         if args.release_id and args.release_id != chain.release_id:
             raise UsageError(f"the bundle holds release {chain.release_id}, not {args.release_id}")
     else:
-        chain = chain_from_store(open_store(args), args.release_id)
+        chain = chain_from_store(open_store(args), args.release_id, keys=trusted_keys(args))
     return replay(chain, policy)
 
 
 def _replay_all(args: argparse.Namespace, policy: ReleasePolicy) -> FleetReplay:
+    from release_gates.cli.evidence import trusted_keys
     from release_gates.evidence.replay import replay_all
 
-    return replay_all(open_store(args), policy, model=args.model)
+    return replay_all(open_store(args), policy, model=args.model, keys=trusted_keys(args))
 
 
 def _print_report(report: ReplayReport, out: TextIO, *, as_json: bool) -> int:

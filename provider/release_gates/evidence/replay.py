@@ -22,7 +22,10 @@ What is re-derived and what is taken as fact:
 The replayed verdicts and decision are compared with the recorded ``gate_decision`` records and the
 ``release_sealed`` decision. The policy is, by default, the snapshot the release recorded
 (:mod:`release_gates.evidence.snapshot`); a chain without one is an error, never "same". A chain is
-verified first and a chain that does not verify is refused.
+verified first and a chain that does not verify is refused. With trusted public keys that includes
+its signatures — the seal's checkpoint must hold — and without them the report notes that nothing
+proves the chain is the one that was sealed: whoever can rewrite a bundle (or the database) can make
+any chain, its policy snapshot included, replay as "same".
 
 No Airflow here: ``release-gates evidence replay`` and tests call it directly.
 """
@@ -38,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from release_gates.exceptions import ReleaseGatesError
 
 if TYPE_CHECKING:
+    from release_gates.evidence.signing import PublicKeys
     from release_gates.evidence.snapshot import Snapshot
     from release_gates.evidence.store import EvidenceRecord, EvidenceStore
     from release_gates.gates import GateVerdict
@@ -63,14 +67,18 @@ class Chain:
     release_id: str
     records: list[EvidenceRecord]
     source: str
+    #: What was checked of its signatures (:attr:`~release_gates.evidence.verify.VerifyReport.signatures`):
+    #: ``verified`` only when trusted keys were given.
+    signatures: str = "none"
 
 
-def chain_from_store(store: EvidenceStore, release_id: str) -> Chain:
-    """The chain from the store, verified; :class:`ReplayError` when it is missing or does not verify."""
+def chain_from_store(store: EvidenceStore, release_id: str, *, keys: PublicKeys | None = None) -> Chain:
+    """The chain from the store, verified (with ``keys``: its signatures too); :class:`ReplayError`
+    when it is missing or does not verify."""
     from release_gates.exceptions import EvidenceNotFoundError
 
     try:
-        report = store.verify(release_id)
+        report = store.verify(release_id, keys=keys)
         records = store.records(release_id)
     except EvidenceNotFoundError as exc:
         raise ReplayError(str(exc.args[0])) from None
@@ -86,11 +94,12 @@ def _verified(release_id: str, records: list[EvidenceRecord], report: Any, sourc
     # Read after verifying: the records replayed must be the records verified, not a longer chain.
     if len(records) != report.records or (records and records[-1].hash != report.head_hash):
         raise ReplayError(f"the evidence chain of {release_id} changed while it was read; replay again")
-    return Chain(release_id, records, source)
+    return Chain(release_id, records, source, report.signatures)
 
 
-def chain_from_bundle(path: str | Path) -> Chain:
-    """An exported bundle, verified offline (no database); :class:`ReplayError` when it does not verify."""
+def chain_from_bundle(path: str | Path, *, keys: PublicKeys | None = None) -> Chain:
+    """An exported bundle, verified offline (no database; with ``keys``: its signatures too);
+    :class:`ReplayError` when it does not verify."""
     from release_gates.evidence.store import EvidenceRecord
     from release_gates.evidence.verify import verify_bundle
     from release_gates.exceptions import BundleError
@@ -103,7 +112,7 @@ def chain_from_bundle(path: str | Path) -> Chain:
     if not isinstance(bundle, dict):
         raise ReplayError(f"{path} is not an evidence bundle (a JSON object)")
     try:
-        report = verify_bundle(bundle)
+        report = verify_bundle(bundle, keys=keys)
         rows = sorted(bundle["records"], key=lambda r: int(r["seq"]))
         records = [EvidenceRecord(**{k: row[k] for k in EvidenceRecord.__dataclass_fields__}) for row in rows]
     except (BundleError, KeyError, TypeError, ValueError) as exc:
@@ -281,6 +290,11 @@ def replay(chain: Chain, policy: ReleasePolicy | None = None) -> ReplayReport:
             "once its seal step has run"
         )
     notes: list[str] = []
+    if chain.signatures != "verified":
+        notes.append(
+            "its signatures were not checked (no trusted public key given): nothing proves this chain, its "
+            "policy snapshot included, is the one that was sealed — give the public key to check them"
+        )
     rules, described = _rules(chain.release_id, started, records, policy, notes)
     body = [r for r in records if r.kind != "release_sealed"]
     replayed = _replay_gates(body, rules)
@@ -540,7 +554,13 @@ class FleetReplay:
         }
 
 
-def replay_all(store: EvidenceStore, policy: ReleasePolicy, *, model: str | None = None) -> FleetReplay:
+def replay_all(
+    store: EvidenceStore,
+    policy: ReleasePolicy,
+    *,
+    model: str | None = None,
+    keys: PublicKeys | None = None,
+) -> FleetReplay:
     """Replay every sealed release of ``model`` (default: the policy's) under ``policy``.
 
     A chain that does not verify or cannot be replayed is listed under ``errors``, never skipped
@@ -557,7 +577,7 @@ def replay_all(store: EvidenceStore, policy: ReleasePolicy, *, model: str | None
             unsealed.append(release_id)
             continue
         try:
-            chain = _verified(release_id, records, store.verify(release_id), "evidence store")
+            chain = _verified(release_id, records, store.verify(release_id, keys=keys), "evidence store")
             reports.append(replay(chain, policy))
         except (ReplayError, EvidenceError) as exc:
             errors[release_id] = str(exc)

@@ -15,6 +15,7 @@ from release_gates.exceptions import DatasetError
 
 if TYPE_CHECKING:
     from release_gates.checks.fairness import OutcomeCounts
+    from release_gates.checks.fairness_calibration import CalibrationCounts
     from release_gates.inputs.catalog import DatasetCatalog
     from release_gates.policy import FairnessCheck
     from release_gates.results import CheckResult
@@ -25,16 +26,30 @@ class FairnessInputs:
     counts: OutcomeCounts
     #: Fingerprint of the dataset with its row count, for ``CheckResult.inputs``.
     inputs: dict[str, Any]
+    #: Score statistics per group for ``metric: calibration`` criteria (counted from the same rows).
+    calibration: CalibrationCounts | None = None
 
 
 def resolve_fairness_inputs(spec: FairnessCheck, catalog: DatasetCatalog) -> FairnessInputs:
     from release_gates.checks.fairness import count_outcomes, count_outcomes_sql
+    from release_gates.checks.fairness_calibration import count_calibration, count_calibration_sql
     from release_gates.datasets import sql_engine
     from release_gates.inputs.scored import with_prediction_origin
 
     dataset = catalog.dataset(spec.data)
     if dataset.label is None or dataset.prediction is None:
         raise DatasetError(f"dataset {spec.data!r} declares no label/prediction column")
+    if spec.judges_calibration and dataset.score is None:
+        raise DatasetError(f"dataset {spec.data!r} declares no score column, which calibration needs")
+    calibration = None
+    scored: dict[str, Any] = {
+        "score": dataset.score,
+        "label": dataset.label,
+        "sensitive": spec.sensitive_features,
+        "positive": dataset.positive_label,
+        "negative": dataset.negative_label,
+        "bins": spec.calibration_bins,
+    }
     options: dict[str, Any] = {
         "label": dataset.label,
         "prediction": dataset.prediction,
@@ -47,13 +62,24 @@ def resolve_fairness_inputs(spec: FairnessCheck, catalog: DatasetCatalog) -> Fai
         engine = sql_engine(spec.data, location.sql)
         try:
             counts = count_outcomes_sql(engine, location.sql.table, schema=location.sql.schema, **options)
+            if spec.judges_calibration:
+                calibration = count_calibration_sql(
+                    engine, location.sql.table, schema=location.sql.schema, **scored
+                )
         finally:
             engine.dispose()
     else:
-        columns = list(dict.fromkeys([*spec.sensitive_features, dataset.label, dataset.prediction]))
-        counts = count_outcomes(catalog.load(spec.data, columns=columns, location=location), **options)
+        wanted = [*spec.sensitive_features, dataset.label, dataset.prediction]
+        if spec.judges_calibration:
+            wanted.append(str(dataset.score))
+        frame = catalog.load(spec.data, columns=list(dict.fromkeys(wanted)), location=location)
+        counts = count_outcomes(frame, **options)
+        if spec.judges_calibration:
+            calibration = count_calibration(frame, **scored)
     inputs = {spec.data: {**catalog.fingerprint(spec.data, location), "rows": counts.rows}}
-    return FairnessInputs(counts=counts, inputs=with_prediction_origin(inputs, catalog))
+    return FairnessInputs(
+        counts=counts, inputs=with_prediction_origin(inputs, catalog), calibration=calibration
+    )
 
 
 def run_fairness_check(spec: FairnessCheck, catalog: DatasetCatalog, *, check_id: str) -> CheckResult:
@@ -67,4 +93,6 @@ def run_fairness_check(spec: FairnessCheck, catalog: DatasetCatalog, *, check_id
         return refused
     resolved = resolve_fairness_inputs(spec, catalog)
     inputs = merge_verification(resolved.inputs, verified)
-    return evaluate_subgroup_fairness(resolved.counts, spec, check_id=check_id, inputs=inputs)
+    return evaluate_subgroup_fairness(
+        resolved.counts, spec, check_id=check_id, inputs=inputs, calibration=resolved.calibration
+    )

@@ -42,10 +42,14 @@ class Waiver(PolicyModel):
 
 
 FairnessMetric = Literal["selection_rate", "tpr", "fpr", "fnr", "precision", "error_rate", "base_rate"]
+#: The rules a criterion can have; ``calibration_gap_max`` goes with ``metric: calibration`` only.
+CRITERION_RULES = ("ratio_min", "difference_max", "calibration_gap_max")
 
 
 class Criterion(PolicyModel):
-    metric: FairnessMetric = Field(description="Rate compared between groups.")
+    metric: FairnessMetric | Literal["calibration"] = Field(
+        description="Rate compared between groups, or calibration (with calibration_gap_max)."
+    )
     ratio_min: Fraction | None = Field(
         default=None,
         description="Smallest allowed ratio of a group's rate to the reference group's (e.g. 0.8: "
@@ -55,6 +59,12 @@ class Criterion(PolicyModel):
         default=None,
         description="Largest allowed absolute difference between a group's rate and the reference group's.",
     )
+    calibration_gap_max: Fraction | None = Field(
+        default=None,
+        description="With metric: calibration — largest allowed calibration gap of a group: its expected "
+        "calibration error minus the one its rows would show if calibrated like the whole data set "
+        "(needs the dataset's score column).",
+    )
     rationale: str = Field(default="", description="Why this criterion, quoted in findings.")
     severity: SeverityField | None = Field(
         default=None, description="Severity of a breach (default: the check's)."
@@ -62,8 +72,13 @@ class Criterion(PolicyModel):
 
     @model_validator(mode="after")
     def _one_rule(self) -> Criterion:
-        rules = [r for r in ("ratio_min", "difference_max") if getattr(self, r) is not None]
-        if len(rules) != 1:
+        rules = [r for r in CRITERION_RULES if getattr(self, r) is not None]
+        if self.metric == "calibration":
+            if rules != ["calibration_gap_max"]:
+                raise ValueError("metric: calibration is judged with calibration_gap_max alone")
+        elif "calibration_gap_max" in rules:
+            raise ValueError("calibration_gap_max goes with metric: calibration")
+        elif len(rules) != 1:
             raise ValueError("give exactly one of ratio_min or difference_max")
         if self.ratio_min == 0:
             raise ValueError("ratio_min of 0 accepts anything; use a value above 0")
@@ -71,12 +86,11 @@ class Criterion(PolicyModel):
 
     @property
     def rule(self) -> str:
-        return "ratio_min" if self.ratio_min is not None else "difference_max"
+        return next(r for r in CRITERION_RULES if getattr(self, r) is not None)
 
     @property
     def threshold(self) -> float:
-        value = self.ratio_min if self.ratio_min is not None else self.difference_max
-        assert value is not None
+        value: float = getattr(self, self.rule)
         return value
 
 

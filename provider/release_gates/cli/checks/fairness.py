@@ -8,7 +8,8 @@ With a policy::
 Or standalone on a data file, no policy needed::
 
     release-gates check fairness eval.parquet --label approved --prediction pred \\
-        --sensitive afam,single --intersectional --criterion selection_rate:ratio_min=0.8
+        --sensitive afam,single --intersectional --criterion selection_rate:ratio_min=0.8 \\
+        --score score --criterion calibration:calibration_gap_max=0.05
 
 Or counted in a database (one GROUP BY; rows never leave it)::
 
@@ -59,6 +60,7 @@ def _add_fairness(parser: argparse.ArgumentParser) -> None:
     flags = parser.add_argument_group("standalone")
     flags.add_argument("--label", help="label column")
     flags.add_argument("--prediction", help="prediction column (binary)")
+    flags.add_argument("--score", help="score column (probability of the positive class; for calibration)")
     flags.add_argument("--sensitive", help="sensitive feature columns, comma-separated")
     flags.add_argument(
         "--positive", type=_label_value, default=1, help="positive (favourable) class (default 1)"
@@ -75,6 +77,12 @@ def _add_fairness(parser: argparse.ArgumentParser) -> None:
     flags.add_argument("--min-cell-size", type=int, default=10)
     flags.add_argument("--confidence", type=float, default=0.95)
     flags.add_argument("--decision", choices=["interval", "point_estimate"], default="interval")
+    flags.add_argument(
+        "--correction",
+        choices=["holm", "bh", "none"],
+        default="holm",
+        help="multiple-comparison correction of a FAIL (default holm)",
+    )
     sql = parser.add_argument_group("count in a database instead of reading a file")
     sql.add_argument("--sql-url", help="SQLAlchemy URL")
     sql.add_argument("--table", help="table name")
@@ -101,6 +109,7 @@ def _standalone_fairness(args: argparse.Namespace) -> tuple[Any, Dataset, str]:
             min_cell_size=args.min_cell_size,
             confidence=args.confidence,
             decision=args.decision,
+            correction=args.correction,
             criteria=args.criterion,
         )
     except ValidationError as exc:
@@ -111,6 +120,7 @@ def _standalone_fairness(args: argparse.Namespace) -> tuple[Any, Dataset, str]:
         uri=args.data or f"{args.sql_url}{separator}table={args.table}",
         label=args.label,
         prediction=args.prediction,
+        score=args.score,
         label_values=[args.negative, args.positive],
     )
     return spec, dataset, "fairness"

@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def policy(pin: str) -> str:
     return f"""\
 policy_version: 1
-release: {{model: pinned-model, risk_tier: high}}
+release: {{model: pinned-model, risk_tier: low}}
 {OWNERS}
 datasets:
   eval:

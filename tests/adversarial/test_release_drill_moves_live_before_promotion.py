@@ -45,7 +45,7 @@ def example_drill_policy(function: str) -> str:
     }
     policy = {
         "policy_version": 1,
-        "release": {"model": "scorer", "risk_tier": "high"},
+        "release": {"model": "scorer", "risk_tier": "low"},
         "owners": {"ops_oncall": {"users": ["marta"]}, "release_manager": {"users": ["admin"]}},
         "gates": [{"id": "operations", "owner": "ops_oncall", "rationale": "Reversible.", "checks": [drill]}],
         "deployment": deployment,

@@ -26,7 +26,7 @@ SECRETS = ("AKIAIOSFODNN7EXAMPLE", "hunter2-SECRET", "AKIA-SENSITIVE-GROUP")
 
 POLICY = f"""\
 policy_version: 1
-release: {{model: leak-model, risk_tier: high}}
+release: {{model: leak-model, risk_tier: low}}
 {OWNERS}
 datasets:
   train:

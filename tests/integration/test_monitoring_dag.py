@@ -37,7 +37,7 @@ FEATURES = [c for c in LOGGED if c not in (*SENSITIVE, "approved", "pred", "scor
 
 POLICY = """\
 policy_version: 1
-release: {{model: {model}, risk_tier: high}}
+release: {{model: {model}, risk_tier: low}}
 owners:
   ethics_reviewer: {{users: [aisha], email: ethics@example.org}}
   data_steward: {{users: [tomas]}}

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 
 POLICY = """\
 policy_version: 1
-release: {model: scoring-model, risk_tier: high}
+release: {model: scoring-model, risk_tier: low}
 owners:
   ethics_reviewer: {users: [aisha], email: ethics@example.org}
   data_steward: {users: [tomas]}

@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PrivateAttr, model_validator
 
 from release_gates.kinds import CheckSpec
 from release_gates.kinds.common import Waiver
@@ -24,6 +24,7 @@ from release_gates.policy.sections import (
     Release,
     RemediationSla,
 )
+from release_gates.policy.tiers import with_tier_defaults
 
 POLICY_VERSION = 1
 
@@ -110,6 +111,12 @@ class ReleasePolicy(PolicyModel):
 
     _source: str = PrivateAttr(default="<memory>")
     _sha256: str = PrivateAttr(default="")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tier_defaults(cls, data: object) -> object:
+        # What a check leaves unsaid comes from the risk tier (release_gates.policy.tiers).
+        return with_tier_defaults(data)
 
     @property
     def source(self) -> str:

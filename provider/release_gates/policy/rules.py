@@ -10,6 +10,7 @@ from release_gates.kinds import CheckSpec
 from release_gates.kinds.fields import is_templated
 from release_gates.policy.candidate import scoring_problems
 from release_gates.policy.problems import Problems, role_problem, suggest
+from release_gates.policy.tiers import tier_problems
 
 if TYPE_CHECKING:
     from release_gates.kinds.common import Waiver
@@ -27,6 +28,7 @@ def cross_check(policy: ReleasePolicy) -> Problems:
         + scoring_problems(policy)
         + _check_prediction_references(policy)
         + _check_scans(policy)
+        + tier_problems(policy)
     )
 
 

@@ -45,7 +45,10 @@ class Release(PolicyModel):
         examples=["income-classifier"],
     )
     risk_tier: Literal["low", "medium", "high", "critical"] = Field(
-        default="high", description="Risk tier of the model, shown on every report and notice."
+        default="low",
+        description="Risk tier of the model: sets minimums and defaults the policy must meet (statistical "
+        "confidence, min_group_size, required check kinds, distinct approvers, document review age; "
+        "release_gates.policy.tiers); shown on every report and notice.",
     )
     description: str = Field(default="", description="What the model decides, in one sentence.")
 

@@ -506,43 +506,23 @@ class EvidenceStore:
     def checkpoint(self, release_id: str, signer: SigningKey | None = None) -> Checkpoint:
         """Sign the chain's current head now (a seal made without a key, a long open chain).
 
-        Idempotent per key: a head this key already signed returns that checkpoint. A signature
-        vouches for the whole chain up to the head, so a chain that does not verify (links, and every
-        checkpoint's link to its record) is refused with :class:`EvidenceError`, and so is a row that
-        claims this key's signature of the head without being one (written into the table by someone
-        else): it is reported, never returned as if this key had signed.
+        Idempotent per key. Only a chain that verifies is signed, and a row under this key's id that
+        it did not make is reported (:func:`release_gates.evidence.checkpoints.already_signed`).
         """
-        from release_gates.evidence.signing import PublicKeys
+        from release_gates.evidence.checkpoints import already_signed
 
         signer = signer or self.signer
         if signer is None:
             raise EvidenceError("no signing key: pass one or configure the store's signer")
         verified = self.verify(release_id)
-        if not verified.ok:
-            raise EvidenceError(
-                f"{release_id} does not verify, so its head is not signed: {verified.problem} "
-                f"(see `release-gates evidence verify {release_id}`)"
-            )
-        own = PublicKeys({signer.key_id: signer.public_key})
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(_PG_CHAIN_LOCK, {"rid": release_id})
             last = conn.execute(_LAST_RECORD, {"rid": release_id}).first()
             if last is None:
                 raise EvidenceNotFoundError(f"no evidence chain for release {release_id!r}")
-            if (last[0], last[1]) != (verified.records, verified.head_hash):
-                raise EvidenceError(f"{release_id} moved on while it was verified; sign it again")
-            for existing in self._checkpoints(conn, release_id):
-                if existing.seq == last[0] and existing.key_id == signer.key_id:
-                    wrong = own.problem(existing.key_id, existing.signature, existing.message())
-                    if existing.record_hash == last[1] and wrong is None:
-                        return existing
-                    raise EvidenceError(
-                        f"{release_id} #{last[0]} already holds a checkpoint under key {signer.key_id!r} "
-                        "that this key did not make — someone wrote it into the checkpoint table; see "
-                        f"`release-gates evidence verify {release_id}`"
-                    )
-            return self._insert_checkpoint(conn, release_id, (last[0], last[1], last[2]), signer)
+            made = already_signed(verified, (last[0], last[1]), self._checkpoints(conn, release_id), signer)
+            return made or self._insert_checkpoint(conn, release_id, (last[0], last[1], last[2]), signer)
 
     def checkpoints(self, release_id: str) -> list[Checkpoint]:
         with self._read() as conn:

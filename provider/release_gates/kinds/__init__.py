@@ -21,6 +21,7 @@ from release_gates.kinds import (
     deployment_identity,
     documents,
     drift,
+    explainability,
     fairness,
     image_scan,
     lineage,
@@ -38,6 +39,7 @@ CHECK_KINDS: tuple[CheckKind, ...] = (
     drift.KIND,
     fairness.KIND,
     stress_safety.KIND,
+    explainability.KIND,
     image_scan.KIND,
     rollback_drill.KIND,
     ops_readiness.KIND,
@@ -55,6 +57,7 @@ CheckSpec = Annotated[
     | drift.DriftCheck
     | fairness.FairnessCheck
     | stress_safety.StressSafetyCheck
+    | explainability.ExplainabilityCheck
     | image_scan.ImageScanCheck
     | rollback_drill.RollbackDrillCheck
     | ops_readiness.OpsReadinessCheck

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from release_gates.reports.checklist import build_checklist
+from release_gates.reports.explainability import explainability_panels
 from release_gates.reports.panels import build_heatmap, drift_panels, fairness_panels
 from release_gates.reports.rows import (
     MISSING,
@@ -155,6 +156,7 @@ def build_report(
         policy=dict(started.get("policy") or {}),
         notes=notes,
         attestation=_attestation(sealed),
+        explainability=explainability_panels(results),
     )
     report.headline = headline(report, state.cleared_by)
     report.changes = changes_since(trail, records, results, report)

@@ -81,6 +81,10 @@ def file_links(report: ReleaseReport, *, charts: bool = True) -> list[tuple[str,
         for p in report.drift
         if p.columns
     ]
+    links += [
+        (f"explainability_{safe_name(p.check_id)}.png", f"input importance: {p.check_id}")
+        for p in report.explainability
+    ]
     links.append(("findings_history.png", "findings over releases"))
     return links
 
@@ -255,6 +259,11 @@ def write_report_files(
         for panel in report.drift:
             if panel.columns:
                 written.append(draw_drift(panel, out / f"drift_{safe_name(panel.check_id)}.png"))
+        from release_gates.reports.explainability import draw_explainability
+
+        for importance in report.explainability:
+            name = f"explainability_{safe_name(importance.check_id)}.png"
+            written.append(draw_explainability(importance, out / name))
         written.append(
             draw_history(report.history, out / "findings_history.png", severities=report.heatmap.severities)
         )

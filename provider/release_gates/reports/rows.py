@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from release_gates.results import Status
+
+if TYPE_CHECKING:
+    from release_gates.reports.explainability import ExplainabilityPanel
 
 #: The status of a check, criterion or approval the policy expects but the trail holds no result for.
 MISSING = "MISSING"
@@ -222,6 +225,8 @@ class ReleaseReport:
     #: The seal's signed release attestation (``status``, ``name``, ``uri``, ``sha256``, ``key_id``), or
     #: why there is none (``status`` skipped/error, ``reason``); None when the policy asks for none.
     attestation: dict[str, Any] | None = None
+    #: Permutation importances of explainability checks, overall and per subgroup.
+    explainability: list[ExplainabilityPanel] = field(default_factory=list)
 
     @property
     def findings_by_severity(self) -> dict[str, int]:

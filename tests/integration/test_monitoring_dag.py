@@ -164,6 +164,8 @@ def test_ten_windows_drift_then_fairness_incident_escalation_and_one_automatic_r
     target = {"type": "lambda", "name": function, "alias": "live"}
     evidence_url = f"sqlite:///{tmp_path / 'evidence.db'}"
     monkeypatch.setenv("RELEASE_GATES_EVIDENCE_URL", evidence_url)
+    # Every step after the third window folds from a recorded snapshot of the chain, not from its start.
+    monkeypatch.setenv("RELEASE_GATES_MONITOR_SNAPSHOT_EVERY", "3")
     store = EvidenceStore(evidence_url)
     # The live release left a remediation item (not a monitored check: it never closes), due at 1.5 d.
     item = {
@@ -205,6 +207,21 @@ def test_ten_windows_drift_then_fairness_incident_escalation_and_one_automatic_r
         store, drift.incident_id, fairness.incident_id, f"release_mortgage_approval__manual__v3#{item_seq}"
     )
     assert store.verify(CHAIN).ok
+    snapshots_as_expected(store)
+
+
+def snapshots_as_expected(store: EvidenceStore) -> None:
+    """The steps recorded the chain's state every three windows, and folding from the latest one is
+    the fold of the whole chain."""
+    from release_gates.monitoring.snapshot import LIMITS, load_state, state_to_json
+
+    snapshots = store.records(CHAIN, kind="monitoring_state")
+    assert len(snapshots) >= 3, [s.payload["source_seq"] for s in snapshots]
+    folded = load_state(store, CHAIN)
+    assert folded.ignored is None and folded.snapshot_seq == snapshots[-1].seq
+    assert folded.records_read < store.count(CHAIN) / 2
+    whole = fold_monitoring(store.records(CHAIN), limits=LIMITS)
+    assert state_to_json(folded.state) == state_to_json(whole)
 
 
 def incidents_as_expected(

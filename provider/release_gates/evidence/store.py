@@ -77,6 +77,7 @@ RECORD_KINDS = (
     "monitoring_window",
     "incident",
     "acknowledgement",
+    "monitoring_state",  # the chain folded up to a record (release_gates.monitoring.snapshot)
     # One chain per deployment target, ``target__<key>`` (release_gates.deploy.target_journal):
     # who holds the target, and every rollback drill's intent and end.
     "lease_acquired",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from release_gates.monitoring.incidents import MonitorState, fold_monitoring
 from release_gates.monitoring.plan import monitor_chain_id
 from release_gates.monitoring.remediation_items import remediation_items
 from release_gates.policy import GATE_OWNER
@@ -46,26 +45,25 @@ def acknowledge_incident(
     (``<release_id>#<seq>``). Only users of the escalation path's roles are authorized; a dismissal
     needs a note of at least 10 characters. Unauthorized attempts are recorded too, and change nothing.
     """
-    from release_gates.evidence import EvidenceNotFoundError
     from release_gates.monitoring.history import load_history
+    from release_gates.monitoring.snapshot import incident_owner, load_state
 
     if action not in ("acknowledge", "dismiss"):
         raise ValueError(f"action must be 'acknowledge' or 'dismiss', not {action!r}")
     chain = monitor_chain_id(policy.release.model)
-    try:
-        state = fold_monitoring(store.records(chain))
-    except EvidenceNotFoundError:
-        state = MonitorState()
+    state = load_state(store, chain).state
     owner_role: str | None
     if subject_id in state.incidents:
         owner_role = state.incidents[subject_id].owner_role
     else:
-        items = {
-            i.item_id: i for i in remediation_items(load_history(store, model=policy.release.model).releases)
-        }
-        if subject_id not in items:
-            raise KeyError(f"no incident or remediation item {subject_id!r} for {policy.release.model}")
-        owner_role = items[subject_id].owner_role
+        # An incident resolved long ago is no longer in the (bounded) state; its chain still has it.
+        opened, owner_role = incident_owner(store, chain, subject_id)
+        if not opened:
+            history = load_history(store, model=policy.release.model, monitoring=False)
+            items = {i.item_id: i for i in remediation_items(history.releases)}
+            if subject_id not in items:
+                raise KeyError(f"no incident or remediation item {subject_id!r} for {policy.release.model}")
+            owner_role = items[subject_id].owner_role
     allowed = acknowledgement_users(policy, owner_role)
     problem = None
     if user not in allowed:

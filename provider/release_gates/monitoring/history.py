@@ -38,17 +38,20 @@ class ModelHistory:
         return self.monitoring.get(monitor_chain_id(model), [])
 
 
-def load_history(store: EvidenceStore, *, model: str | None = None) -> ModelHistory:
-    """Release chains (of ``model``, or all) and monitoring chains (of ``model``, or all)."""
+def load_history(store: EvidenceStore, *, model: str | None = None, monitoring: bool = True) -> ModelHistory:
+    """Release chains (of ``model``, or all) and monitoring chains (of ``model``, or all; none without
+    ``monitoring``: a monitoring step reads its own chain from its snapshot instead)."""
     releases = store.release_chains(model)
-    if model is None:
-        monitoring = store.chains_with_prefix(MONITOR_CHAIN_PREFIX)
+    if not monitoring:
+        monitoring_chains: dict[str, list[EvidenceRecord]] = {}
+    elif model is None:
+        monitoring_chains = store.chains_with_prefix(MONITOR_CHAIN_PREFIX)
     else:
         chain_id = monitor_chain_id(model)
         own = store.records(chain_id)
-        monitoring = {chain_id: own} if own else {}
+        monitoring_chains = {chain_id: own} if own else {}
     return ModelHistory(
         # A monitoring chain is never a release, whatever its first record says.
         releases={k: v for k, v in releases.items() if not k.startswith(MONITOR_CHAIN_PREFIX)},
-        monitoring=monitoring,
+        monitoring=monitoring_chains,
     )

@@ -9,6 +9,11 @@ return. Nothing is kept in memory between runs: every run folds the model's moni
   keeps it open and resets its streak of consecutive breaching windows. A window already recorded for
   an incident is never counted twice (retries, re-runs).
 
+The monitoring DAG folds with :class:`FoldLimits` (its state stays the same size however long the
+chain grows) from the chain's latest ``monitoring_state`` snapshot
+(:mod:`~release_gates.monitoring.snapshot`); without limits the fold keeps everything (the retro
+reads every incident).
+
 The rest of the monitoring decisions read the folded :class:`MonitorState`: priority in
 :mod:`~release_gates.monitoring.priority`, escalation in :mod:`~release_gates.monitoring.escalation`,
 remediation items of releases in :mod:`~release_gates.monitoring.remediation_items`, automatic
@@ -62,6 +67,11 @@ class Incident:
     dismissed_by: dict[str, Any] | None = None
     rollbacks: list[dict[str, Any]] = field(default_factory=list)
     resolved_at: datetime | None = None
+    #: History entries dropped by a bounded fold (:class:`FoldLimits`), oldest first: how many, and
+    #: of the FAIL run they end with, its length and when its first window began.
+    dropped: int = 0
+    dropped_fail_run: int = 0
+    dropped_run_began: str | None = None
 
     @property
     def open(self) -> bool:
@@ -95,16 +105,38 @@ class Incident:
 
     def streak_since(self, since: datetime | None) -> int:
         """Consecutive FAIL windows up to the latest, counting only windows that began at or after
-        ``since`` (for labelled checks: whose labelled window did), i.e. traffic served after it."""
+        ``since`` (for labelled checks: whose labelled window did), i.e. traffic served after it.
+
+        When a bounded fold dropped older entries and every kept one counts, the dropped FAIL run
+        they follow counts too if its first window began at or after ``since``.
+        """
         count = 0
         for entry in reversed(self.history):
             if entry["status"] != Status.FAIL.value:
-                break
-            began = entry["window"]["labelled_start" if self.name in LABELLED_CHECKS else "start"]
-            if since is not None and recorded_time(began) < since:
-                break
+                return count
+            if since is not None and recorded_time(self._began(entry)) < since:
+                return count
             count += 1
+        if self.dropped_fail_run and (
+            since is None or (self.dropped_run_began and recorded_time(self.dropped_run_began) >= since)
+        ):
+            count += self.dropped_fail_run
         return count
+
+    def _began(self, entry: Mapping[str, Any]) -> str:
+        return str(entry["window"]["labelled_start" if self.name in LABELLED_CHECKS else "start"])
+
+    def trim(self, keep: int) -> None:
+        """Keep the latest ``keep`` history entries, remembering the FAIL run the dropped ones end with."""
+        while len(self.history) > keep:
+            entry = self.history.pop(0)
+            self.dropped += 1
+            if entry["status"] != Status.FAIL.value:
+                self.dropped_fail_run, self.dropped_run_began = 0, None
+                continue
+            if not self.dropped_fail_run:
+                self.dropped_run_began = self._began(entry)
+            self.dropped_fail_run += 1
 
 
 @dataclass
@@ -116,6 +148,15 @@ class MonitorState:
     acknowledged: dict[str, dict[str, Any]] = field(default_factory=dict)  # subject → authorized ack
     windows: dict[str, dict[str, Any]] = field(default_factory=dict)  # window key → latest summary
     rollbacks: list[dict[str, Any]] = field(default_factory=list)
+    #: Incident ids in the order they were resolved (a bounded fold forgets the oldest first).
+    resolved: list[str] = field(default_factory=list)
+    #: Check id → the latest production window it passed (PASS or WARN) in: what closes remediation
+    #: items (an item closes on any pass after it was found, so the latest one decides).
+    last_pass: dict[str, str] = field(default_factory=dict)
+
+    def passes(self) -> dict[str, list[datetime]]:
+        """:attr:`last_pass` as :func:`~release_gates.monitoring.remediation_items.closed_at` reads it."""
+        return {check_id: [recorded_time(at)] for check_id, at in self.last_pass.items()}
 
     def tracking(self, check_id: str) -> Incident | None:
         """The incident a check's next window belongs to: open, newest first."""
@@ -125,15 +166,50 @@ class MonitorState:
         return None
 
 
-def fold_monitoring(records: Iterable[EvidenceRecord]) -> MonitorState:
-    """The monitoring state after ``records`` (a ``monitor__<model>`` chain, in order)."""
-    state = MonitorState()
+@dataclass(frozen=True)
+class FoldLimits:
+    """What a bounded fold keeps, so that its state does not grow with the chain.
+
+    The latest ``windows`` window summaries (a step reads its own window's, recorded moments before;
+    :func:`~release_gates.monitoring.snapshot.window_summary` finds an older one in the store), open
+    incidents and the latest
+    ``resolved`` resolved ones, and the latest ``history`` windows of each incident (streaks longer
+    than that count through :meth:`Incident.streak_since`). Everything else is kept whole.
+    """
+
+    windows: int = 16
+    resolved: int = 32
+    history: int = 128
+
+    def to_dict(self) -> dict[str, int]:
+        return {"windows": self.windows, "resolved": self.resolved, "history": self.history}
+
+
+def fold_monitoring(
+    records: Iterable[EvidenceRecord],
+    state: MonitorState | None = None,
+    *,
+    limits: FoldLimits | None = None,
+) -> MonitorState:
+    """The monitoring state after ``records`` (a ``monitor__<model>`` chain, in order), folded onto
+    ``state`` (a snapshot of the records before them; changed in place) or from nothing. With
+    ``limits`` what is dropped is dropped record by record, so folding onto a bounded snapshot gives
+    exactly the bounded fold of the whole chain."""
+    state = state if state is not None else MonitorState()
     for record in records:
         payload = record.payload
         if record.kind == "monitoring_window":
-            state.windows[payload["window"]["end"]] = {**payload, "seq": record.seq}
+            key = payload["window"]["end"]
+            state.windows.pop(key, None)  # re-recorded: now the latest
+            state.windows[key] = {**payload, "seq": record.seq}
+            if limits is not None and len(state.windows) > limits.windows:
+                del state.windows[next(iter(state.windows))]
         elif record.kind == "incident":
             _apply_incident(state, payload)
+            if limits is not None:
+                _bound_incidents(state, payload, limits)
+        elif record.kind == "check_result":
+            _apply_pass(state, payload)
         elif record.kind == "notification" and payload.get("subject_id"):
             _apply_notification(state, payload, record.seq)
         elif record.kind == "acknowledgement" and payload.get("authorized"):
@@ -143,6 +219,29 @@ def fold_monitoring(records: Iterable[EvidenceRecord]) -> MonitorState:
             if payload.get("incident_id") in state.incidents:
                 state.incidents[payload["incident_id"]].rollbacks.append(payload)
     return state
+
+
+def _apply_pass(state: MonitorState, payload: Mapping[str, Any]) -> None:
+    """A production pass (as :func:`~release_gates.monitoring.remediation_items.check_passes` reads one)."""
+    check_id = payload.get("check_id")
+    if payload.get("status") not in (Status.PASS.value, Status.WARN.value) or not isinstance(check_id, str):
+        return
+    window = (payload.get("inputs") or {}).get("window")
+    at = window["end"] if isinstance(window, dict) else payload["finished_at"]
+    last = state.last_pass.get(check_id)
+    if last is None or recorded_time(at) > recorded_time(last):
+        state.last_pass[check_id] = str(at)
+
+
+def _bound_incidents(state: MonitorState, payload: Mapping[str, Any], limits: FoldLimits) -> None:
+    incident = state.incidents.get(payload["incident_id"])
+    if incident is not None:
+        incident.trim(limits.history)
+    while len(state.resolved) > limits.resolved:
+        forgotten = state.resolved.pop(0)
+        state.incidents.pop(forgotten, None)
+        state.notified.pop(forgotten, None)
+        state.acknowledged.pop(forgotten, None)
 
 
 def _apply_notification(state: MonitorState, payload: Mapping[str, Any], seq: int) -> None:
@@ -171,6 +270,8 @@ def _apply_incident(state: MonitorState, payload: Mapping[str, Any]) -> None:
     action, incident_id = payload["action"], payload["incident_id"]
     if action == "opened":
         window_end = payload["window"]["end"]
+        if incident_id in state.resolved:  # opened again under the same id: open, not resolved
+            state.resolved.remove(incident_id)
         state.incidents[incident_id] = Incident(
             incident_id=incident_id,
             check_id=payload["check_id"],
@@ -196,6 +297,8 @@ def _apply_incident(state: MonitorState, payload: Mapping[str, Any]) -> None:
         incident.traffic_share = float(payload.get("traffic_share", incident.traffic_share))
         incident.summary = payload.get("summary") or incident.summary
     elif action == "resolved":
+        if incident.state != "resolved":
+            state.resolved.append(incident_id)
         incident.state = "resolved"
         incident.resolved_at = recorded_time(payload["window"]["end"])
 

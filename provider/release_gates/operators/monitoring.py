@@ -1,11 +1,12 @@
 """The monitoring DAG's steps: evaluate a production window, manage incidents, escalate, roll back.
 
 Each step reads the policy when it runs, takes its window from the run's data interval
-(``data_interval_start``/``data_interval_end``, so backfills and catch-up runs judge their own
-window), folds the model's monitoring chain (``monitor__<model>``) from the evidence store, and
-appends what it did. Decisions come from :mod:`release_gates.monitoring.incidents`; statistics from
-the engines. The run's clock is its window end: a catch-up replays escalations as they would have
-happened, not all at once.
+(``data_interval_start``/``data_interval_end``, so backfills and catch-up runs judge their own window),
+folds the model's monitoring chain (``monitor__<model>``) from the evidence store — from its latest
+verified ``monitoring_state`` snapshot on (:mod:`release_gates.monitoring.snapshot`), recording a new
+one every N windows, so a step's cost does not grow with the chain — and appends what it did. Decisions
+come from :mod:`release_gates.monitoring.incidents`; statistics from the engines. The run's clock is its
+window end: a catch-up replays escalations as they would have happened, not all at once.
 
 * :class:`EvaluateWindowOperator` — every monitored check on the window → ``check_result`` records
   and one ``monitoring_window`` summary (verdicts with priority). A check that could not run is
@@ -19,7 +20,7 @@ happened, not all at once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -51,16 +52,18 @@ class _Run:
     window: Window
     store: EvidenceStore
     context: Context
+    #: Appends a record to the monitoring chain as this step (kind, payload) → seq.
+    append: Callable[[str, dict[str, Any]], int] | None = None
 
     def state(self) -> MonitorState:
-        """The monitoring chain folded now (every step folds again: nothing is kept in memory)."""
-        from release_gates.evidence import EvidenceNotFoundError
-        from release_gates.monitoring.incidents import MonitorState, fold_monitoring
+        """The monitoring chain folded now (every step folds again: nothing is kept in memory), from
+        its latest snapshot; records a new snapshot when enough windows came after that one."""
+        from release_gates.monitoring.snapshot import load_state, record_snapshot_if_due
 
-        try:
-            return fold_monitoring(self.store.records(self.plan.chain_id))
-        except EvidenceNotFoundError:
-            return MonitorState()
+        folded = load_state(self.store, self.plan.chain_id)
+        if self.append is not None:
+            record_snapshot_if_due(folded, self.append)
+        return folded.state
 
 
 class _MonitorStep(EvidenceWriterMixin, BaseOperator):
@@ -91,7 +94,9 @@ class _MonitorStep(EvidenceWriterMixin, BaseOperator):
             dag_run = context.get("dag_run")
             end = getattr(dag_run, "run_after", None) or datetime.now().astimezone()
         window = window_for(plan.monitoring, context.get("data_interval_start"), end)
-        return _Run(policy=policy, plan=plan, window=window, store=self.evidence_store, context=context)
+        run = _Run(policy=policy, plan=plan, window=window, store=self.evidence_store, context=context)
+        run.append = lambda kind, payload: self._append(run, kind, payload)
+        return run
 
     def _append(self, run: _Run, kind: str, payload: dict[str, Any]) -> int:
         return self.append_evidence(kind, payload, run.context, chain_id=run.plan.chain_id).seq
@@ -129,7 +134,7 @@ class _MonitorStep(EvidenceWriterMixin, BaseOperator):
                 message = incident_message(plan.model, incident, step, chain=plan.chain_id)
             else:
                 if items is None:
-                    history = load_history(run.store, model=plan.model)
+                    history = load_history(run.store, model=plan.model, monitoring=False)
                     items = {i.item_id: i for i in remediation_items(history.releases)}
                 message = item_message(plan.model, items[step.subject_id], step, chain=plan.chain_id)
             seq = self._notify(run, step.role, message, {"purpose": "escalation", **step.to_dict()})
@@ -303,6 +308,10 @@ class ManageIncidentsOperator(_MonitorStep):
         state = run.state()
         changes: dict[str, list[str]] = {"opened": [], "updated": [], "resolved": []}
         summary = state.windows.get(run.window.key)
+        if summary is None:  # evaluated long before this step ran: older than the state keeps
+            from release_gates.monitoring.snapshot import window_summary
+
+            summary = window_summary(run.store, run.plan.chain_id, run.window.key)
         if summary is None:
             self.log.warning("No evaluation of window %s is recorded: no incident changes", run.window.key)
             return {"window": run.window.to_dict(), **changes}
@@ -341,8 +350,12 @@ class EscalateIncidentsOperator(_MonitorStep):
         state = run.state()
         now = run.window.end  # the run's clock: catch-up runs escalate as they would have on time
         steps = due_incident_steps(plan.monitoring, state, now)
-        history = load_history(run.store, model=plan.model)
-        passes = check_passes(history.releases, history.monitor_records(plan.model))
+        # Releases from their chains; production passes from the folded state (the latest pass per
+        # check decides whether an item closed), not from every window's results.
+        history = load_history(run.store, model=plan.model, monitoring=False)
+        passes = check_passes(history.releases)
+        for check_id, times in state.passes().items():
+            passes.setdefault(check_id, []).extend(times)
         steps += due_item_steps(plan.monitoring, remediation_items(history.releases), passes, state, now)
         sent = self._escalate(run, steps, state)
         return {"clock": now.isoformat(), "notified": sent}
@@ -438,7 +451,7 @@ class AutoRollbackOperator(_MonitorStep):
         deployment = run.policy.deployment
         assert deployment is not None
         current = target.current_version()
-        history = load_history(run.store, model=run.plan.model)
+        history = load_history(run.store, model=run.plan.model, monitoring=False)
         released = released_versions(history.releases, target.identity())
         version, how = rollback_version(released, state.rollbacks, current)
         base = {

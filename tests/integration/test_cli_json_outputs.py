@@ -344,6 +344,6 @@ def test_every_json_command_prints_only_json(
     assert outputs["check documents"]["status"] == "FAIL"  # type: ignore[index,call-overload]
     assert outputs["trivy-db import"]["usable"] is True  # type: ignore[index,call-overload]
     assert outputs["policy validate"]["inputs"] == {"usable": True, "problems": []}  # type: ignore[index,call-overload]
-    assert isinstance(outputs["evidence list"], list) and outputs["evidence list"]
+    assert outputs["evidence list"]["chains"] and "next_before" in outputs["evidence list"]  # type: ignore[index,operator]
     assert "error" in outputs["evidence replay"]  # type: ignore[operator]
     assert outputs["attest verify"]["ok"] is False  # type: ignore[index,call-overload]

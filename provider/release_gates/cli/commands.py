@@ -206,9 +206,16 @@ EVIDENCE = GroupCommand(
         ),
         ActionCommand(
             name="list",
-            help="recent release chains",
+            help="evidence chains, newest first, a page at a time",
+            description="List evidence chains newest first: --limit per page, then --page N, or --before "
+            "CURSOR (the cursor a page ends with: stays put while chains are added).",
             func="release_gates.cli.evidence:list_chains",
-            args=(Arg("--limit", type=int, default=50), ARG_JSON),
+            args=(
+                Arg("--limit", type=int, default=50, help="chains per page (1-500, default 50)"),
+                Arg("--page", type=int, default=1, help="page number, 1 = newest"),
+                Arg("--before", metavar="CURSOR", help="the page after the one this cursor ended"),
+                ARG_JSON,
+            ),
             store=True,
         ),
         ActionCommand(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -97,15 +98,39 @@ def export(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def list_chains(args: argparse.Namespace, out: TextIO) -> int:
-    chains = open_store(args).chains(limit=args.limit)
+    """One page of chains, newest first (one query: a chain's records are not read to list it)."""
+    from release_gates.evidence.queries import MAX_PAGE, chain_summaries
+
+    if not 1 <= args.limit <= MAX_PAGE:
+        raise UsageError(f"--limit must be 1–{MAX_PAGE}, not {args.limit}")
+    if args.page < 1:
+        raise UsageError(f"--page must be 1 or more, not {args.page}")
+    if args.before and args.page != 1:
+        raise UsageError("give --page or --before, not both")
+    try:
+        chains = chain_summaries(
+            open_store(args), limit=args.limit, offset=(args.page - 1) * args.limit, before=args.before
+        )
+    except ValueError as exc:  # a --before that is not a cursor
+        raise UsageError(str(exc)) from None
+    next_before = chains[-1].cursor if len(chains) == args.limit else None
     if args.json:
-        print(json.dumps([c.__dict__ for c in chains], indent=2), file=out)
+        page = {
+            "chains": [c.to_dict() for c in chains],
+            "limit": args.limit,
+            "page": None if args.before else args.page,
+            "next_before": next_before,
+        }
+        print(json.dumps(page, indent=2), file=out)
         return EXIT_OK
     if not chains:
-        print("no evidence chains yet", file=out)
+        print("no evidence chains yet" if args.page == 1 and not args.before else "no more chains", file=out)
     for chain in chains:
         state = f"sealed {chain.sealed_at}" if chain.sealed_at else "open"
         print(f"{chain.release_id:<60} {chain.head_seq:>6} records  {state}", file=out)
+    if next_before:
+        again = f"release-gates evidence list --limit {args.limit} --before {shlex.quote(next_before)}"
+        print(f"next page: {again}", file=out)
     return EXIT_OK
 
 

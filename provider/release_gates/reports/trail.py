@@ -22,8 +22,21 @@ from release_gates.results import Severity
 
 if TYPE_CHECKING:
     from release_gates.evidence import ChainInfo, EvidenceStore
+    from release_gates.evidence.queries import ChainSummary
 
 SEVERITIES: tuple[str, ...] = tuple(s.value for s in Severity)
+#: The record kinds :func:`digest` reads: a chain's scores, notifications, reports and policy text
+#: are never parsed for a list of releases.
+DIGEST_KINDS = (
+    "release_started",
+    "release_sealed",
+    "gate_decision",
+    "remediation_item",
+    "human_decision",
+    "promotion",
+    "rollback",
+    "check_result",
+)
 
 
 def dag_id_of(release_id: str, run_id: str | None) -> str | None:
@@ -136,17 +149,22 @@ def digest(
 
 
 class ReleaseIndex:
-    """Digests of the chains in a store, cached by head hash (a chain that moves is read again)."""
+    """Digests of the release chains in a store, cached by head hash (a chain that moves is read again).
+
+    Lists are read a page at a time (:func:`release_gates.evidence.queries.chain_summaries`: one
+    query, only the opening payload of each chain parsed), and the digests a page lacks in one more
+    query over :data:`DIGEST_KINDS` — never every record of every chain.
+    """
 
     def __init__(self, store: EvidenceStore) -> None:
         self.store = store
         self._cache: dict[str, ReleaseDigest] = {}
 
-    def digest_of(self, chain: ChainInfo) -> ReleaseDigest:
+    def _cached(self, chain: ChainInfo | ChainSummary) -> ReleaseDigest | None:
         cached = self._cache.get(chain.release_id)
-        if cached is not None and cached.head_hash == chain.head_hash:
-            return cached
-        records = self.store.records(chain.release_id)
+        return cached if cached is not None and cached.head_hash == chain.head_hash else None
+
+    def _digest(self, chain: ChainInfo | ChainSummary, records: Sequence[EvidenceRecord]) -> ReleaseDigest:
         found = digest(
             chain.release_id,
             records,
@@ -157,9 +175,35 @@ class ReleaseIndex:
         self._cache[chain.release_id] = found
         return found
 
+    def digest_of(self, chain: ChainInfo | ChainSummary) -> ReleaseDigest:
+        cached = self._cached(chain)
+        if cached is not None:
+            return cached
+        return self._digest(chain, self.store.records(chain.release_id, kind=DIGEST_KINDS))
+
+    def digests(self, chains: Sequence[ChainInfo | ChainSummary]) -> list[ReleaseDigest]:
+        """The digests of ``chains``, in their order; those not cached read in one query."""
+        from release_gates.evidence.queries import records_of
+
+        missing = [c for c in chains if self._cached(c) is None]
+        read = records_of(self.store, [c.release_id for c in missing], kinds=DIGEST_KINDS) if missing else {}
+        for chain in missing:
+            self._digest(chain, read[chain.release_id])
+        return [self._cache[c.release_id] for c in chains]
+
+    def page(self, limit: int = 50, *, page: int = 1, before: str | None = None) -> list[ReleaseDigest]:
+        """One page of releases, newest first: page ``page`` (1-based) of ``limit``, or the ``limit``
+        after the cursor ``before`` (:attr:`~release_gates.evidence.queries.ChainSummary.cursor`)."""
+        from release_gates.evidence.queries import chain_summaries
+
+        summaries = chain_summaries(
+            self.store, limit=limit, offset=(max(page, 1) - 1) * limit, before=before, releases_only=True
+        )
+        return self.digests(summaries)
+
     def recent(self, limit: int = 50) -> list[ReleaseDigest]:
         """The most recently started releases, newest first."""
-        return [self.digest_of(chain) for chain in self.store.chains(limit=limit)]
+        return self.page(limit)
 
     def earlier_of_model(
         self,
@@ -172,19 +216,28 @@ class ReleaseIndex:
         keep: Callable[[ReleaseDigest], bool] | None = None,
     ) -> list[ReleaseDigest]:
         """Releases of ``model`` started before ``before`` (ISO time), newest first (only those ``keep``
-        accepts, when given)."""
-        out = []
-        for chain in self.store.chains(limit=scan):
-            if chain.created_at >= before or chain.release_id == exclude:
-                continue
-            found = self.digest_of(chain)
-            if keep is not None and not keep(found):
-                continue
-            if found.model == model:
-                out.append(found)
-                if len(out) >= limit:
-                    break
-        return out
+        accepts, when given), among the ``scan`` releases started last before it; a release of another
+        model costs its opening payload only."""
+        from release_gates.evidence.queries import chain_summaries
+
+        out: list[ReleaseDigest] = []
+        cursor, scanned = None, 0
+        while scanned < scan and len(out) < limit:
+            summaries = chain_summaries(
+                self.store,
+                limit=min(100, scan - scanned),
+                before=cursor,
+                releases_only=True,
+                created_before=before,
+            )
+            if not summaries:
+                break
+            scanned, cursor = scanned + len(summaries), summaries[-1].cursor
+            candidates = [s for s in summaries if s.model == model and s.release_id != exclude]
+            while candidates and len(out) < limit:
+                batch, candidates = candidates[: limit - len(out)], candidates[limit - len(out) :]
+                out += [d for d in self.digests(batch) if keep is None or keep(d)]
+        return out[:limit]
 
 
 @dataclass

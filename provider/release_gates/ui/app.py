@@ -3,8 +3,9 @@
 * ``/runs/{dag_id}/{run_id}`` — the tab on each DAG run: gates and verdicts, findings by severity,
   remediation items (overdue first in red), human decisions, the evidence chain's verification, the
   report files;
-* ``/releases`` — the navigation page: recent releases of every model and the open remediation items
-  across releases, by deadline;
+* ``/releases`` — the navigation page: releases of every model, newest first, a page at a time
+  (``?limit=``, ``?page=`` or the ``?before=`` cursor of the page before), and the open remediation
+  items of the releases shown, by deadline;
 * ``/api/…`` — the same as JSON; ``/files/…`` — report files, served only if they still match the
   sha256 recorded in evidence.
 
@@ -59,6 +60,7 @@ class _Evidence:
         self._store: EvidenceStore | None = None
         self._index: ReleaseIndex | None = None
         self._records: dict[str, tuple[str, list[EvidenceRecord]]] = {}
+        self._passes: dict[str, tuple[str, dict[str, str]]] = {}
 
     @property
     def store(self) -> EvidenceStore:
@@ -90,9 +92,28 @@ class _Evidence:
             self._records[release_id] = (records[-1].hash if records else "", records)
         return records
 
+    def production_passes(self, chain_id: str) -> dict[str, str]:
+        """Check id → the latest production window it passed in, from the monitoring chain's folded
+        state (its latest verified snapshot and what follows), cached by the chain's head hash."""
+        from release_gates.evidence.queries import head_of
+        from release_gates.monitoring.snapshot import load_state
+
+        head = head_of(self.store, chain_id)
+        if head is None:
+            return {}
+        cached = self._passes.get(chain_id)
+        if cached is not None and cached[0] == head[1]:
+            return cached[1]
+        folded = load_state(self.store, chain_id)
+        with self._lock:
+            if len(self._passes) > 256:
+                self._passes.clear()
+            self._passes[chain_id] = (folded.head_hash, dict(folded.state.last_pass))
+        return folded.state.last_pass
+
     def reset(self, store: EvidenceStore | None = None) -> None:
         with self._lock:
-            self._store, self._index, self._records = store, None, {}
+            self._store, self._index, self._records, self._passes = store, None, {}, {}
 
 
 EVIDENCE = _Evidence()
@@ -124,7 +145,11 @@ def find_release(dag_id: str, run_id: str) -> ReleaseDigest | None:
             continue
         if _is_run_of(found, dag_id, run_id):
             return found
-    recent = [d for d in index.recent(200) if d.run_id == run_id]
+    from release_gates.evidence.queries import chain_summaries
+
+    # Among the 200 releases started last, those that recorded this run: only their digests are read.
+    runs = [s for s in chain_summaries(index.store, limit=200, releases_only=True) if s.run_id == run_id]
+    recent = index.digests(runs)
     recorded = (d for d in recent if d.recorded_dag_id == dag_id)
     older = (d for d in recent if d.recorded_dag_id is None and d.dag_id in (dag_id, None))
     return next(recorded, None) or next(older, None)
@@ -153,7 +178,7 @@ def release_report(found: ReleaseDigest, access: Access) -> ReleaseReport:
         trail.history = [d for d in earlier if access.may_read(d)][:10]
         previous = next((d for d in trail.history if d.sealed_at is not None), None)
         if previous is not None:
-            trail.previous = EVIDENCE.store.records(previous.release_id)
+            trail.previous = EVIDENCE.records(previous.release_id, previous.head_hash)
             trail.previous_id = previous.release_id
     return build_report(trail)
 
@@ -215,13 +240,42 @@ def open_items_across(
 
 
 def production_results(digests: list[ReleaseDigest]) -> list[dict[str, Any]]:
-    """The monitoring chains' CheckResults of the models in ``digests`` (production passes close items)."""
+    """The production passes of the models in ``digests`` (they close items), as CheckResults: the
+    latest pass of each check in each model's monitoring chain — an item closes on any pass after it
+    was found, so the latest decides — read from the chain's folded state, not from every window."""
     from release_gates.monitoring.plan import monitor_chain_id
 
     out: list[dict[str, Any]] = []
     for model in sorted({d.model for d in digests if d.model}):
-        out += [r.payload for r in EVIDENCE.index.store.records(monitor_chain_id(model), kind="check_result")]
+        passes = EVIDENCE.production_passes(monitor_chain_id(model))
+        out += [{"check_id": c, "status": "PASS", "finished_at": at} for c, at in passes.items()]
     return out
+
+
+def releases_view(access: Access, limit: int, page: int, before: str | None) -> dict[str, Any]:
+    """One page of the releases the user may read, their open items, and where the next page starts.
+
+    A page is ``limit`` releases of the store, newest first; the user sees those of them whose
+    recorded DAG they may read. ``next_before`` is the cursor of the page after (None at the end).
+    """
+    from release_gates.evidence.queries import cursor_of
+
+    limit = max(1, min(limit, 500))
+    try:
+        listed = EVIDENCE.index.page(limit, page=1 if before else page, before=before)
+    except ValueError as exc:  # a cursor that is not one
+        raise HTTPException(400, str(exc)) from None
+    digests = access.visible(listed)
+    now = datetime.now(UTC)
+    last = listed[-1] if len(listed) == limit else None
+    return {
+        "releases": digests,
+        "items": open_items_across(digests, now, production_results(digests)),
+        "now": now,
+        "page": None if before else max(page, 1),
+        "limit": limit,
+        "next_before": cursor_of(last.created_at, last.release_id) if last else None,
+    }
 
 
 # --------------------------------------------------------------------------------------------------
@@ -377,17 +431,21 @@ def create_app() -> FastAPI:
         return _run_json(run_view(Access(user), dag_id, run_id))
 
     @app.get("/releases", response_class=HTMLResponse)
-    def releases_page(limit: int = 50, user: Any = authenticated) -> HTMLResponse:
-        digests = Access(user).visible(EVIDENCE.index.recent(min(limit, 500)))
-        now = datetime.now(UTC)
-        items = open_items_across(digests, now, production_results(digests))
-        return _page("releases.html.j2", releases=digests, items=items, now=now)
+    def releases_page(
+        limit: int = 50, page: int = 1, before: str | None = None, user: Any = authenticated
+    ) -> HTMLResponse:
+        return _page("releases.html.j2", **releases_view(Access(user), limit, page, before))
 
     @app.get("/api/releases")
-    def releases_api(limit: int = 50, user: Any = authenticated) -> dict[str, Any]:
-        digests = Access(user).visible(EVIDENCE.index.recent(min(limit, 500)))
-        items = open_items_across(digests, datetime.now(UTC), production_results(digests))
-        return {"releases": [d.to_dict() for d in digests], "open_items": items}
+    def releases_api(
+        limit: int = 50, page: int = 1, before: str | None = None, user: Any = authenticated
+    ) -> dict[str, Any]:
+        view = releases_view(Access(user), limit, page, before)
+        return {
+            "releases": [d.to_dict() for d in view["releases"]],
+            "open_items": view["items"],
+            **{key: view[key] for key in ("page", "limit", "next_before")},
+        }
 
     @app.get("/files/{release_id}/{name}")
     def report_file(release_id: str, name: str, user: Any = authenticated) -> FileResponse:

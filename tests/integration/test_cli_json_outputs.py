@@ -146,6 +146,12 @@ gates:
       - kind: documents
         documents: {{runbook: {{owner: ethics_reviewer, location: runbook.md, sha256: "{runbook_sha}",
                                 max_age: 30d}}}}
+      - kind: explainability
+        data: eval
+        sensitive_features: [g]
+        n_repeats: 2
+        top_k: 2
+        scenarios: []
 """
     )
     return str(workdir / "governance.yaml")
@@ -274,6 +280,9 @@ def test_every_json_command_prints_only_json(
         "check data-minimization": [
             ["check", "data-minimization", "--policy", governance, "--gate", "governance", "--json"]
         ],
+        "check explainability": [
+            ["check", "explainability", "--policy", governance, "--gate", "governance", "--json"]
+        ],
         "check documents": [
             ["check", "documents", "--policy", governance, "--gate", "governance", *store, "--json"]
         ],
@@ -342,6 +351,7 @@ def test_every_json_command_prints_only_json(
     assert outputs["check model-signature"]["status"] == "PASS"  # type: ignore[index,call-overload]
     assert outputs["check data-minimization"]["status"] == "WARN"  # type: ignore[index,call-overload]
     assert outputs["check documents"]["status"] == "FAIL"  # type: ignore[index,call-overload]
+    assert outputs["check explainability"]["check_id"]  # type: ignore[index,call-overload]
     assert outputs["trivy-db import"]["usable"] is True  # type: ignore[index,call-overload]
     assert outputs["policy validate"]["inputs"] == {"usable": True, "problems": []}  # type: ignore[index,call-overload]
     assert outputs["evidence list"]["chains"] and "next_before" in outputs["evidence list"]  # type: ignore[index,operator]

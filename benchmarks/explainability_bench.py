@@ -5,22 +5,27 @@ same run: wall time and peak traced memory.
 against the model's own decisions (the check's default), a histogram gradient-boosting model. The
 direct call is what the check cannot do with less: the model's decisions on the rows, then
 ``permutation_importance`` with accuracy against them. The check adds the subgroup figures (same
-predictions, scored per group), sensitive-input and proxy detection, and — per stress scenario —
-one more importance pass; so it is measured without scenarios (target: ≤ 1.3× the direct call) and
-with its default one noise scenario (about two passes: expect ≈ 2×).
+predictions, scored per group), sensitive-input and proxy detection, and the stability rankings:
+one cheap pass (``stability_repeats``, default 1, on a sample of ``stability_max_rows``, default
+10,000) for the baseline ranking and one per stress scenario. It is measured without scenarios and
+with its default one noise scenario (target for both: ≤ 1.3× the direct call).
 
-Both run with one OpenMP/BLAS thread (``threadpoolctl``): on a shared 2-core machine the model's
-thread pool otherwise spins against other processes and the figures measure the neighbours.
+Everything runs with one OpenMP/BLAS thread (``threadpoolctl``): on a shared 2-core machine the
+model's thread pool otherwise spins against other processes and the figures measure the neighbours.
+Wall time is taken over ``--rounds`` rounds, each running the three in turn; a ratio is the median of
+the rounds' paired ratios (a neighbour's burst then slows both sides of a pair, or one round only).
+Peak memory comes from one separate traced run of each (tracing slows what it measures).
 
 Prints figures and whether the check's means equal the direct call's; asserts nothing.
 
-    .venv/bin/python benchmarks/explainability_bench.py [--rows 100000] [--repeats 5]
+    .venv/bin/python benchmarks/explainability_bench.py [--rows 100000] [--repeats 5] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import statistics
 import time
 import tracemalloc
 from typing import Any
@@ -69,6 +74,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
     from sklearn.inspection import permutation_importance
@@ -98,22 +104,34 @@ def main() -> None:
         return lambda: evaluate_explainability(frame, model.predict, spec, label="y", features=FEATURES)
 
     runs = {"direct permutation_importance": direct, **{name: check(s) for name, s in specs.items()}}
-    print(f"{args.rows:,} rows × {len(FEATURES)} inputs, {args.repeats} repeats, HistGradientBoosting")
-    figures: dict[str, tuple[Any, float, int]] = {}
+    print(
+        f"{args.rows:,} rows × {len(FEATURES)} inputs, {args.repeats} repeats, HistGradientBoosting, "
+        f"{args.rounds} round(s)"
+    )
+    values: dict[str, Any] = {}
+    peaks: dict[str, int] = {}
+    times: dict[str, list[float]] = {name: [] for name in runs}
     with threadpool_limits(1):
         for name, func in runs.items():
-            value, seconds, _ = measure(func, memory=False)
-            _, _, peak = measure(func, memory=True)  # a second run: tracing slows what it measures
-            figures[name] = (value, seconds, peak)
-    reference, ref_seconds, ref_peak = figures["direct permutation_importance"]
-    for name, (value, seconds, peak) in figures.items():
-        line = f"  {name:32s} {seconds:7.2f} s  peak {peak / 2**20:7.1f} MiB"
-        if name != "direct permutation_importance":
+            values[name], _, peaks[name] = measure(func, memory=True)
+        for _ in range(args.rounds):
+            for name, func in runs.items():
+                _, seconds, _ = measure(func, memory=False)
+                times[name].append(seconds)
+    ref = "direct permutation_importance"
+    for name in runs:
+        line = f"  {name:32s} {statistics.median(times[name]):7.2f} s  peak {peaks[name] / 2**20:7.1f} MiB"
+        if name != ref:
+            ratios = [t / r for t, r in zip(times[name], times[ref], strict=True)]
             line += (
-                f"   ×{seconds / ref_seconds:.2f} time, ×{peak / ref_peak:.2f} memory ({value.status.value})"
+                f"   ×{statistics.median(ratios):.2f} time (rounds {min(ratios):.2f}–{max(ratios):.2f}), "
+                f"×{peaks[name] / peaks[ref]:.2f} memory ({values[name].status.value})"
             )
         print(line)
-    result = figures["check, no scenario"][0]
+    reference = values[ref]
+    ranked_on = values["check, default noise scenario"].metrics["stability_baseline"]
+    print(f"  stability rankings on {ranked_on['rows']:,} rows, {ranked_on['repeats']} repeat(s)")
+    result = values["check, no scenario"]
     ours = {row["feature"]: row["mean"] for row in result.metrics["features"]}
     same = [ours[f] for f in FEATURES] == list(reference.importances_mean)
     print(f"  check means identical to the direct call's: {same}")

@@ -171,6 +171,68 @@ def test_a_ranking_that_stress_reshuffles_fails_or_warns_per_policy() -> None:
     assert lenient.status is Status.PASS
 
 
+def brittle(frame: pd.DataFrame) -> np.ndarray:
+    """A model that decides on x1 for inputs on the 0.01 grid of the clean data and on x3 otherwise —
+    the default noise scenario (0.1 std) moves every row off the grid and reverses its ranking."""
+    x = frame[["x1", "x2", "x3"]].to_numpy(dtype="float64")
+    on_grid = np.isclose(x[:, 0] * 100, np.round(x[:, 0] * 100), rtol=0, atol=1e-6)
+    clean = 3.0 * x[:, 0] + 1.0 * x[:, 1] + 0.5 * x[:, 2]
+    stressed = 3.0 * x[:, 2] + 1.0 * x[:, 1] + 0.5 * x[:, 0]
+    return (np.where(on_grid, clean, stressed) > 0).astype(int)
+
+
+def test_cheap_stability_settings_keep_the_verdict_and_leave_the_importances_alone() -> None:
+    frame = make_frame(n=20_000, seed=2)
+    frame[["x1", "x2", "x3"]] = frame[["x1", "x2", "x3"]].round(2)
+    features = ["x1", "x2", "x3"]
+    stable = linear({"x1": 3.0, "x2": 1.0, "x3": 0.5})
+    for model, expected in ((brittle, Status.FAIL), (stable, Status.PASS)):
+        # Defaults (1 repeat) on a 1,000-row sample of the 20,000 rows, against every row and 5 repeats.
+        cheap = run(frame, model, features, stability_max_rows=1_000)
+        full = run(frame, model, features, stability_max_rows=20_000, stability_repeats=5)
+        assert cheap.status is expected and full.status is expected, (cheap.summary, full.summary)
+        ranked_on = cheap.metrics["stability_baseline"]
+        assert ranked_on == {"rows": 1_000, "sampled": True, "repeats": 1, "top_k": ["x1", "x2", "x3"]}
+        assert full.metrics["stability_baseline"]["rows"] == 20_000
+        assert not full.metrics["stability_baseline"]["sampled"]
+        (row,) = cheap.metrics["stability"]
+        if expected is Status.FAIL:
+            assert row["top_k"][0] == "x3" and row["tau"] < 0.6
+            assert cheap.findings[0].id == "explainability.stability.noise"
+        else:
+            assert row["tau"] == 1.0 and cheap.findings == ()
+        # The reported importances are computed as before: all rows, n_repeats, whatever the stability.
+        assert cheap.metrics["features"] == full.metrics["features"]
+        assert cheap.metrics["groups"] == full.metrics["groups"]
+        assert cheap.metrics["rows"] == 20_000 and cheap.metrics["n_repeats"] == 5
+
+
+def test_the_stability_baseline_is_recomputed_on_the_sample_not_taken_from_the_full_run() -> None:
+    # Two inputs of equal weight: their order is a coin toss of the sampling noise. Against the full
+    # ranking a cheap run would reorder them with no stress at all (tau 1/3 for three inputs: FAIL);
+    # against its own baseline (same rows, same permutations) a scenario that changes nothing ranks
+    # them identically.
+    frame = make_frame(n=5_000)
+    model = linear({"x1": 1.0, "x2": 1.0, "x3": 0.2})
+    disagreed = 0
+    for seed in range(4):
+        result = run(
+            frame,
+            model,
+            ["x1", "x2", "x3"],
+            seed=seed,
+            stability_max_rows=300,
+            scenarios=[
+                {"name": "same", "kind": "baseline"},
+                {"name": "tiny", "kind": "gaussian_noise", "relative_std": 1e-9},
+            ],
+        )
+        assert [s["tau"] for s in result.metrics["stability"]] == [1.0, 1.0], seed
+        assert result.status is Status.PASS
+        disagreed += result.metrics["top_k"] != result.metrics["stability_baseline"]["top_k"]
+    assert disagreed  # the full ranking and the sample's did differ: the case the design is for
+
+
 def test_a_model_that_cannot_score_stressed_inputs_fails_that_scenario() -> None:
     frame = make_frame()
 
@@ -320,6 +382,8 @@ def test_an_encoding_is_a_function_of_the_attribute_not_of_an_id() -> None:
         ({"stability_floor": 1.5}, "between -1 and 1"),
         ({"top_k": 1}, "greater than or equal to 2"),
         ({"n_repeats": 1}, "greater than or equal to 2"),
+        ({"stability_repeats": 0}, "greater than or equal to 1"),
+        ({"stability_max_rows": 50}, "greater than or equal to 100"),
         ({"sensitive_features": ["s", "s"]}, "more than once"),
         ({"stability_failure": "ignore"}, "'fail' or 'warn'"),
         (
@@ -342,6 +406,7 @@ def test_spec_defaults() -> None:
         "prediction",
     )
     assert [s.kind for s in check.scenarios] == ["gaussian_noise"] and check.allow_sensitive_inputs == []
+    assert (check.stability_repeats, check.stability_max_rows, check.max_rows) == (1, 10_000, 50_000)
     assert all(field.description for field in ExplainabilityCheck.model_fields.values())
 
 

@@ -26,6 +26,20 @@ Verdict (worst wins; any exception is the operator's ERROR, never a PASS):
   union of both top-k sets; below ``stability_floor`` FAILS or WARNS (``stability_failure``); a
   model that cannot score the stressed inputs FAILS that scenario; fewer than two ranked inputs make
   it INCONCLUSIVE.
+
+Stability is judged on cheaper rankings than the reported importances: ``stability_repeats``
+permutations (default 1) on a seeded sample of at most ``stability_max_rows`` of the evaluated rows
+(default 10,000) — with the default noise scenario a second full pass would nearly double the check's
+cost for an ordering, not a figure. The baseline ranking the scenarios are compared with is NOT the
+reported one: it is computed again on the same sample with the same repeats and seed. Reusing the
+full ranking would compare two estimates of unequal precision, so inputs whose importances differ by
+less than the cheap run's sampling noise would swap places with no stress at all and lower tau — a
+verdict on the estimator, not on the model. On the same rows with the same seed and repeats,
+scikit-learn draws the identical permutations for both runs (one seed from ``random_state``, the same
+shuffles per input), so the baseline and a scenario differ only by the stress (common random numbers:
+the permutation noise cancels in the comparison, which is what makes one repeat enough). That costs
+one more pass on the sample: at most ``stability_max_rows`` × (1 + inputs × ``stability_repeats``)
+rows scored, once for all scenarios.
 """
 
 from __future__ import annotations
@@ -146,8 +160,11 @@ def importances(
     target: np.ndarray,
     spec: ExplainabilityCheck,
     groups: dict[str, np.ndarray] | None = None,
+    *,
+    n_repeats: int | None = None,
 ) -> dict[str, Importance]:
-    """scikit-learn's permutation importance of every input, overall (``"all"``) and per group key."""
+    """scikit-learn's permutation importance of every input, overall (``"all"``) and per group key
+    (``n_repeats``: the spec's unless given)."""
     from sklearn.inspection import permutation_importance
 
     result = permutation_importance(
@@ -155,7 +172,7 @@ def importances(
         inputs,
         target,
         scoring=accuracy_scorer(groups or {}),
-        n_repeats=spec.n_repeats,
+        n_repeats=spec.n_repeats if n_repeats is None else n_repeats,
         random_state=spec.seed,
     )
     names = tuple(str(c) for c in inputs.columns)
@@ -243,10 +260,7 @@ def evaluate_explainability(
     judged.reads(reads, spec)
     proxies = _proxies(X, sensitive, reads, spec)
     judged.proxies(proxies, top, base, spec)
-    stability = [
-        _scenario(model, X, base, labels=labels, spec=spec, index=i, judged=judged)
-        for i in range(len(spec.scenarios))
-    ]
+    stability, ranked_on = _stability(model, X, target, labels=labels, spec=spec, judged=judged)
     status = Status.worst([Status.PASS, *judged.statuses])
     metrics = {
         "rows": len(rows),
@@ -268,6 +282,7 @@ def evaluate_explainability(
         "proxies": proxies,
         "stability_floor": spec.stability_floor,
         "stability_failure": spec.stability_failure,
+        "stability_baseline": ranked_on,
         "stability": stability,
         "rule": "FAIL: a sensitive attribute read (unless waived: WARN), or a proxy (AUC ≥ threshold) in "
         "the top-k; stability below the floor: " + spec.stability_failure.upper(),
@@ -367,6 +382,46 @@ def _proxies(
     return table
 
 
+def _stability(
+    model: FittedModel,
+    X: pd.DataFrame,
+    target: np.ndarray,
+    *,
+    labels: np.ndarray | None,
+    spec: ExplainabilityCheck,
+    judged: Verdicts,
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Every scenario's row, and what their rankings were computed on (None: no scenario).
+
+    The sample is drawn here rather than through ``permutation_importance(max_samples=...)``: that
+    scores its baseline on all rows and each repeat on a different subset, and the stressed rows would
+    still all need the model's decisions; one fixed sample keeps the baseline and every scenario on
+    the same rows with the same permutations (module doc).
+    """
+    import numpy as np
+
+    if not spec.scenarios:
+        return [], None
+    positions = np.arange(len(X))
+    if len(X) > spec.stability_max_rows:
+        chosen = np.random.default_rng(spec.seed).choice(len(X), size=spec.stability_max_rows, replace=False)
+        positions = np.sort(chosen)
+    sample = X.iloc[positions]
+    labels = None if labels is None else labels[positions]
+    base = importances(model, sample, target[positions], spec, n_repeats=spec.stability_repeats)[OVERALL]
+    rows = [
+        _scenario(model, sample, base, labels=labels, spec=spec, index=i, judged=judged)
+        for i in range(len(spec.scenarios))
+    ]
+    ranked_on = {
+        "rows": len(sample),
+        "sampled": len(sample) < len(X),
+        "repeats": spec.stability_repeats,
+        "top_k": base.top(spec.top_k),
+    }
+    return rows, ranked_on
+
+
 def _scenario(
     model: FittedModel,
     X: pd.DataFrame,
@@ -377,7 +432,8 @@ def _scenario(
     index: int,
     judged: Verdicts,
 ) -> dict[str, Any]:
-    """Importance under one stress scenario and its Kendall's tau against the baseline ranking."""
+    """Importance under one stress scenario and its Kendall's tau against the baseline ranking of the
+    same rows (``X``: the stability sample) with the same repeats."""
     from release_gates.checks.stress_safety import apply_scenario
 
     scenario = spec.scenarios[index]
@@ -388,7 +444,7 @@ def _scenario(
         perturbed = apply_scenario(X, scenario, seed=spec.seed + index)
         try:
             target = model.predict(perturbed) if labels is None else labels
-            stressed = importances(model, perturbed, target, spec)[OVERALL]
+            stressed = importances(model, perturbed, target, spec, n_repeats=spec.stability_repeats)[OVERALL]
         except Exception as exc:  # the model failing on stressed inputs is a finding, not a crash
             judged.crashed(scenario.name, describe_error(exc))
             return {**row, "tau": None, "status": Status.FAIL.value, "error": type(exc).__name__}

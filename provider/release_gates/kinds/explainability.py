@@ -95,6 +95,18 @@ class ExplainabilityCheck(CheckSpecBase):
         description="Stress scenarios the ranking must survive (as in stress_safety; default: gaussian "
         "noise of 0.1 std on every numeric input). An empty list judges no stability.",
     )
+    stability_repeats: Annotated[int, Field(ge=1)] = Field(
+        default=1,
+        description="Permutations per feature for the stability rankings only (the baseline ranking "
+        "they are compared with is recomputed the same way, on the same rows and permutations); the "
+        "reported importances keep n_repeats.",
+    )
+    stability_max_rows: Annotated[int, Field(ge=100)] = Field(
+        default=10_000,
+        description="Rows the stability rankings are computed on at most: a seeded random sample of the "
+        "evaluated rows, shared by the baseline and every scenario (the reported importances use all "
+        "the evaluated rows).",
+    )
     max_rows: Annotated[int, Field(ge=100)] = Field(
         default=50_000,
         description="Rows used at most: a seeded random sample of larger datasets (permutation "

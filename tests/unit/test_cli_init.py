@@ -57,6 +57,7 @@ def test_init_with_flags_writes_a_policy_that_validates_and_a_dag_airflow_would_
     assert policy.deployment is not None and policy.deployment.target.alias == "live"
     assert policy.owners["ethics_reviewer"].email == "ethics@example.org"
     assert [g.id for g in policy.gates] == ["data", "ethics"]
+    assert policy.release.risk_tier == "high"  # a fairness gate and two approver roles: it meets high
     assert written["next"][0].startswith("release-gates policy validate ")
 
     dag_file = Path(written["files"]["dag"])
@@ -71,6 +72,20 @@ def test_init_with_flags_writes_a_policy_that_validates_and_a_dag_airflow_would_
     assert by_column[("expect_column_values_to_be_in_set", "sex")]["value_set"] == ["f", "m"]
     assert by_column[("expect_column_values_to_not_be_null", "income")]["mostly"] < 1
     assert ("expect_column_values_to_be_in_type_list", "pred") not in by_column  # the release rewrites it
+
+
+def test_init_claims_only_the_risk_tier_its_policy_meets(tmp_path: Path) -> None:
+    """No sensitive column, so no fairness gate: the policy says medium (high would refuse it) and loads."""
+    data = write_csv(tmp_path / "data" / "scored.csv").with_name("plain.csv")
+    pd.read_csv(tmp_path / "data" / "scored.csv").drop(columns=["sex"]).to_csv(data, index=False)
+    code, output = run(
+        "init", "--dir", str(tmp_path), "--model", "plain", "--dataset", f"eval={data}",
+        "--owner", "data_owner=dana", "--owner", "release_manager=rita", "--yes", "--json",
+    )  # fmt: skip
+    assert code == EXIT_OK, output
+    policy = load_policy(json.loads(output)["files"]["policy"])
+    assert policy.release.risk_tier == "medium"
+    assert "ethics" not in [g.id for g in policy.gates]
 
 
 def test_init_never_prompts_with_yes_and_says_which_flags_are_missing(

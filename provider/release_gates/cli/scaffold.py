@@ -222,6 +222,20 @@ def _list(values: list[Any]) -> str:
     return "[" + ", ".join(_q(str(v)) if isinstance(v, str) else json.dumps(v) for v in values) + "]"
 
 
+def _tier_lines(plan: Plan) -> list[str]:
+    """The highest risk tier the generated policy meets (``high`` needs a fairness check and two
+    distinct approvers: release_gates.policy.tiers); a lower one says what raising it takes."""
+    roles = list(plan.owners)
+    approvers = [r for r in roles if r != roles[0]] or roles
+    if plan.label and plan.prediction and plan.sensitive and len(set(approvers)) >= 2:
+        return ["  risk_tier: high                 # low | medium | high | critical (policy reference)"]
+    return [
+        "  risk_tier: medium               # low | medium | high | critical (policy reference)",
+        "  # high needs a fairness check and sign-off by two distinct approver roles; `release-gates",
+        "  # policy validate` names what is missing after you raise it.",
+    ]
+
+
 def policy_text(plan: Plan, *, policy_dir: Path, suites: dict[str, str]) -> str:
     """The commented release policy."""
     lines = [
@@ -233,7 +247,7 @@ def policy_text(plan: Plan, *, policy_dir: Path, suites: dict[str, str]) -> str:
         "",
         "release:",
         f"  model: {_q(plan.model)}",
-        "  risk_tier: high                 # low | medium | high | critical",
+        *_tier_lines(plan),
         "",
         "# Owner roles: the Airflow users who act for each role (answer its human steps, sign off).",
         "owners:",

@@ -656,3 +656,30 @@ def test_misspelled_kind_does_not_hide_the_checks_other_problems() -> None:
 def test_unrecognisable_kind_lists_the_kinds() -> None:
     with pytest.raises(PolicyError, match="expected one of: lineage, drift"):
         parse_policy(edit(BASE, "kind: image_scan", "kind: zzzz"), source="p.yaml")
+
+
+def test_a_candidate_only_check_without_a_candidate_and_an_unknown_document_owner_are_named() -> None:
+    """They used to load and only ERROR at run time."""
+    from tests.minimal_policy import MINIMAL_POLICY
+
+    governance = [
+        "  - id: governance",
+        "    owner: steward",
+        "    rationale: Only what has a purpose; the documents current.",
+        "    checks:",
+        "      - kind: data_minimization",
+        "        allowed_features: {x: the signal}",
+        "        data: eval",
+        "      - kind: model_signature",
+        "        public_key: signer.pub",
+        "      - kind: documents",
+        f'        documents: {{runbook: {{owner: securty, location: runbook.md, sha256: "{"0" * 64}", '
+        "max_age: 30d}}",
+    ]
+    text = MINIMAL_POLICY.rstrip("\n") + "\n" + "\n".join(governance) + "\n"
+    with pytest.raises(PolicyError) as raised:
+        parse_policy(text, source="p.yaml")
+    messages = [problem.message for problem in raised.value.problems]
+    assert any("data_minimization check judges the pinned candidate" in m for m in messages), messages
+    assert any("model_signature check judges the pinned candidate" in m for m in messages), messages
+    assert any("securty" in m for m in messages), messages

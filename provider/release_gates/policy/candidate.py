@@ -100,6 +100,10 @@ def scoring_problems(policy: ReleasePolicy) -> Problems:
     return problems + _reader_problems(policy, listed)
 
 
+#: Kinds that read only the release's candidate (no model of their own).
+_CANDIDATE_ONLY = frozenset({"explainability", "data_minimization", "model_signature"})
+
+
 def _reader_problems(policy: ReleasePolicy, listed: list[str]) -> Problems:
     """With a candidate, every prediction a check judges must come from it (scored or verified)."""
     problems: Problems = []
@@ -111,6 +115,14 @@ def _reader_problems(policy: ReleasePolicy, listed: list[str]) -> Problems:
                     (
                         (*base, "model"),
                         "stress_safety needs a model: give model: here or a top-level candidate:",
+                    )
+                )
+            if check.kind in _CANDIDATE_ONLY and policy.candidate is None:
+                problems.append(
+                    (
+                        (*base, "kind"),
+                        f"a {check.kind} check judges the pinned candidate model: add a top-level "
+                        "candidate: section (uri and sha256)",
                     )
                 )
             if policy.candidate is None:

@@ -63,6 +63,9 @@ def _check_gates(policy: ReleasePolicy) -> Problems:
             problems += _check_datasets(policy, check, base)
             for wi, waiver in enumerate(getattr(check, "waivers", [])):
                 problems += role_problem(policy, (*base, "waivers", wi, "owner"), waiver.owner)
+            if check.kind == "documents":  # each document's owner reviews it and owns its fix
+                for name, document in check.documents.items():
+                    problems += role_problem(policy, (*base, "documents", name, "owner"), document.owner)
     return problems
 
 

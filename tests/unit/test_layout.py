@@ -206,3 +206,13 @@ def test_dag_factory_and_cli_are_derived_from_the_registry() -> None:
 def test_load_dotted_names_a_bad_path() -> None:
     with pytest.raises(ValueError, match="module:attribute"):
         load_dotted("release_gates.kinds")
+
+
+def test_no_two_test_modules_share_a_file_name() -> None:
+    """pytest imports test modules by file name (no packages under tests/): two of the same name stop
+    the whole run at collection on a clean checkout."""
+    tests = Path(__file__).resolve().parents[1]
+    names: dict[str, list[str]] = {}
+    for path in tests.rglob("test_*.py"):
+        names.setdefault(path.name, []).append(str(path.relative_to(tests)))
+    assert {name: where for name, where in names.items() if len(where) > 1} == {}

@@ -22,7 +22,7 @@ from release_gates.evidence.signing import SigningKey
 from release_gates.evidence.snapshot import snapshot_of
 from release_gates.policy import PolicyError, load_policy
 from tests.minimal_policy import MINIMAL_POLICY
-from tests.unit.test_evidence_replay import RELEASE, _start, workdir  # noqa: F401  # the fixture
+from tests.unit.test_evidence_replay_offline import RELEASE, _start, workdir  # noqa: F401  # the fixture
 
 KEY = SigningKey.generate()
 BODY = KEY.private_pem().splitlines()[1]  # the key material itself

@@ -22,7 +22,7 @@ from release_gates.evidence.signing import SigningKey
 from release_gates.results import Status
 from tests.adversarial.evidence_support import rehashed, run_cli, trusted
 from tests.minimal_policy import MINIMAL_POLICY
-from tests.unit.test_evidence_replay import RELEASE, _write_chain
+from tests.unit.test_evidence_replay_offline import RELEASE, _write_chain
 
 KEY = SigningKey.generate()
 

@@ -72,6 +72,7 @@ def test_adding_a_gate_to_the_policy_adds_a_task_group(tmp_path: Path) -> None:
         }
     )
     del policy["approvals"]
+    policy["release"]["risk_tier"] = "low"  # a high tier needs sign-off; this policy has none on purpose
     path = tmp_path / "policy.yaml"
     path.write_text(yaml.safe_dump(policy, sort_keys=False))
     dag = build_release_dag(path, dag_id="release_with_privacy")

@@ -127,6 +127,20 @@ def _signed_model(workdir: Path) -> list[str]:
     return ["--model", str(model), "--model-sha256", sha, "--public-key", str(workdir / "signer.pub")]
 
 
+# A policy of its own (explain.yaml): the columns it reads would count as used by the minimization check.
+EXPLAIN_GATE = """  - id: explain
+    owner: ethics_reviewer
+    rationale: What drives the decisions.
+    checks:
+      - kind: explainability
+        data: eval
+        sensitive_features: [g]
+        n_repeats: 2
+        top_k: 2
+        scenarios: []
+"""
+
+
 def _governance_policy(workdir: Path) -> str:
     """A policy whose candidate is ``model.skops`` with a data minimization and a documents check."""
     (workdir / "runbook.md").write_text("# Runbook\n")
@@ -146,14 +160,11 @@ gates:
       - kind: documents
         documents: {{runbook: {{owner: ethics_reviewer, location: runbook.md, sha256: "{runbook_sha}",
                                 max_age: 30d}}}}
-      - kind: explainability
-        data: eval
-        sensitive_features: [g]
-        n_repeats: 2
-        top_k: 2
-        scenarios: []
 """
     )
+    head = POLICY.format(sha256=model_sha).split("gates:")[0]
+    candidate = f'candidate: {{uri: model.skops, sha256: "{model_sha}", trusted_types: [numpy.dtype]}}\n'
+    (workdir / "explain.yaml").write_text(head + candidate + "gates:\n" + EXPLAIN_GATE)
     return str(workdir / "governance.yaml")
 
 
@@ -281,7 +292,15 @@ def test_every_json_command_prints_only_json(
             ["check", "data-minimization", "--policy", governance, "--gate", "governance", "--json"]
         ],
         "check explainability": [
-            ["check", "explainability", "--policy", governance, "--gate", "governance", "--json"]
+            [
+                "check",
+                "explainability",
+                "--policy",
+                str(workdir / "explain.yaml"),
+                "--gate",
+                "explain",
+                "--json",
+            ]
         ],
         "check documents": [
             ["check", "documents", "--policy", governance, "--gate", "governance", *store, "--json"]

@@ -120,7 +120,7 @@ def test_one_approver_rejects_and_nothing_is_promoted(
     assert sealed["decision"] == "held"
     assert sealed["gates"] == {"ethics": "passed"}
     decisions = {r.payload["task_id"]: r.payload for r in store.records(release_id, kind="human_decision")}
-    assert decisions["signoff.release_release_manager"]["choice"] == "reject"
+    assert decisions["signoff.release_release_manager"]["choice"] == "reject", decisions
     assert decisions["signoff.release_release_manager"]["user"] == "admin"
     assert decisions["signoff.release_ethics_reviewer"]["choice"] == "approve"
     assert not store.records(release_id, kind="promotion")

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 from release_gates.exceptions import BundleError, EvidenceError, EvidenceNotFoundError, EvidenceSealedError
 
 if TYPE_CHECKING:
+    from release_gates.evidence.record import EvidenceRecord
     from release_gates.evidence.store import (
         RECORD_KINDS,
         ChainInfo,
-        EvidenceRecord,
         EvidenceStore,
         default_url,
         release_model,
@@ -31,7 +31,7 @@ DEFAULT_EVIDENCE_CONN_ID = "release_gates_evidence_default"
 _LAZY = {
     "RECORD_KINDS": "release_gates.evidence.store",
     "ChainInfo": "release_gates.evidence.store",
-    "EvidenceRecord": "release_gates.evidence.store",
+    "EvidenceRecord": "release_gates.evidence.record",
     "EvidenceStore": "release_gates.evidence.store",
     "default_url": "release_gates.evidence.store",
     "release_model": "release_gates.evidence.store",

@@ -22,8 +22,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from release_gates.evidence.record import EvidenceRecord
 from release_gates.evidence.statement import AttestationError, build_statement, release_subjects
-from release_gates.evidence.store import EvidenceRecord
 from release_gates.evidence.verify import verify_bundle
 from release_gates.exceptions import BundleError
 

@@ -34,7 +34,8 @@ from release_gates.exceptions import EvidenceError
 if TYPE_CHECKING:
     from sqlalchemy import Row
 
-    from release_gates.evidence.store import EvidenceRecord, EvidenceStore
+    from release_gates.evidence.record import EvidenceRecord
+    from release_gates.evidence.store import EvidenceStore
 
 #: A page is at most this long, whatever is asked (the UI and the CLI cap their ``limit`` here).
 MAX_PAGE = 500

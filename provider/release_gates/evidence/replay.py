@@ -41,9 +41,10 @@ from typing import TYPE_CHECKING, Any
 from release_gates.exceptions import ReleaseGatesError
 
 if TYPE_CHECKING:
+    from release_gates.evidence.record import EvidenceRecord
     from release_gates.evidence.signing import PublicKeys
     from release_gates.evidence.snapshot import Snapshot
-    from release_gates.evidence.store import EvidenceRecord, EvidenceStore
+    from release_gates.evidence.store import EvidenceStore
     from release_gates.gates import GateVerdict
     from release_gates.policy import ReleasePolicy
 
@@ -100,7 +101,7 @@ def _verified(release_id: str, records: list[EvidenceRecord], report: Any, sourc
 def chain_from_bundle(path: str | Path, *, keys: PublicKeys | None = None) -> Chain:
     """An exported bundle, verified offline (no database; with ``keys``: its signatures too);
     :class:`ReplayError` when it does not verify."""
-    from release_gates.evidence.store import EvidenceRecord
+    from release_gates.evidence.record import EvidenceRecord
     from release_gates.evidence.verify import verify_bundle
     from release_gates.exceptions import BundleError
 

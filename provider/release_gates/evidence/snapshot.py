@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from release_gates.exceptions import EvidenceError
 
 if TYPE_CHECKING:
-    from release_gates.evidence.store import EvidenceRecord
+    from release_gates.evidence.record import EvidenceRecord
     from release_gates.policy import ReleasePolicy
 
 #: Where the snapshot sits in the ``release_started`` payload.

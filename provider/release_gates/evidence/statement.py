@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from release_gates.exceptions import ReleaseGatesError
 
 if TYPE_CHECKING:
-    from release_gates.evidence.store import EvidenceRecord
+    from release_gates.evidence.record import EvidenceRecord
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://release-gates.dev/attestation/release/v1"

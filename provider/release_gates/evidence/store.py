@@ -41,6 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DisconnectionError, IntegrityError, OperationalError
 
 from release_gates.evidence.canonical import GENESIS_HASH, canonical_json, record_hash, sha256_text
+from release_gates.evidence.record import EvidenceRecord
 from release_gates.evidence.schema import chains, checkpoints, records
 from release_gates.evidence.verify import VerifyReport, verify_records
 from release_gates.exceptions import EvidenceError, EvidenceNotFoundError, EvidenceSealedError
@@ -102,32 +103,6 @@ def default_url() -> str:
 
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
-@dataclass(frozen=True)
-class EvidenceRecord:
-    release_id: str
-    seq: int
-    kind: str
-    recorded_at: str
-    actor: str | None
-    payload: dict[str, Any]
-    payload_sha256: str
-    prev_hash: str
-    hash: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "release_id": self.release_id,
-            "seq": self.seq,
-            "kind": self.kind,
-            "recorded_at": self.recorded_at,
-            "actor": self.actor,
-            "payload": self.payload,
-            "payload_sha256": self.payload_sha256,
-            "prev_hash": self.prev_hash,
-            "hash": self.hash,
-        }
 
 
 def record_from_row(row: Row[Any]) -> EvidenceRecord:
@@ -508,9 +483,9 @@ class EvidenceStore:
         """Sign the chain's current head now (a seal made without a key, a long open chain).
 
         Idempotent per key. Only a chain that verifies is signed, and a row under this key's id that
-        it did not make is reported (:func:`release_gates.evidence.checkpoints.already_signed`).
+        it did not make is reported (:func:`release_gates.evidence.verify.already_signed`).
         """
-        from release_gates.evidence.checkpoints import already_signed
+        from release_gates.evidence.verify import already_signed
 
         signer = signer or self.signer
         if signer is None:

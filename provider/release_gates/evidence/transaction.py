@@ -18,7 +18,7 @@ from release_gates.evidence.schema import records
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Row
 
-    from release_gates.evidence.store import EvidenceRecord
+    from release_gates.evidence.record import EvidenceRecord
 
 
 def records_query(

@@ -13,7 +13,7 @@ from release_gates.exceptions import BundleError
 
 if TYPE_CHECKING:
     from release_gates.evidence.checkpoints import Checkpoint
-    from release_gates.evidence.signing import PublicKeys
+    from release_gates.evidence.signing import PublicKeys, SigningKey
 
 
 @dataclass(frozen=True)
@@ -207,3 +207,41 @@ def verify_bundle(bundle: dict[str, Any] | str | Path, *, keys: PublicKeys | Non
         )
     except (KeyError, TypeError) as exc:
         raise BundleError(f"evidence bundle is missing a field: {exc}") from exc
+
+
+def already_signed(
+    verified: VerifyReport, head: tuple[int, str], existing: Sequence[Checkpoint], signer: SigningKey
+) -> Checkpoint | None:
+    """Before ``signer`` signs ``head`` (seq, hash) of the chain ``verified`` read: the checkpoint it
+    already made of it, or None (sign now).
+
+    A signature vouches for every record before the head, so a chain that does not verify — or moved
+    on since — is refused, and a row under the signer's key id for this head that is not its
+    signature (written into the table by someone else) is reported, never returned as its own; both
+    :class:`~release_gates.exceptions.EvidenceError`.
+    """
+    from release_gates.evidence.signing import PublicKeys
+    from release_gates.exceptions import EvidenceError
+
+    release_id = verified.release_id
+    if not verified.ok:
+        raise EvidenceError(
+            f"{release_id} does not verify, so its head is not signed: {verified.problem} "
+            f"(see `release-gates evidence verify {release_id}`)"
+        )
+    if head != (verified.records, verified.head_hash):
+        raise EvidenceError(f"{release_id} moved on while it was verified; sign it again")
+    own = PublicKeys({signer.key_id: signer.public_key})
+    for checkpoint in existing:
+        if checkpoint.seq == head[0] and checkpoint.key_id == signer.key_id:
+            if (
+                checkpoint.record_hash == head[1]
+                and own.problem(checkpoint.key_id, checkpoint.signature, checkpoint.message()) is None
+            ):
+                return checkpoint
+            raise EvidenceError(
+                f"{release_id} #{head[0]} already holds a checkpoint under key {signer.key_id!r} that this "
+                f"key did not make — someone wrote it into the checkpoint table; see `release-gates evidence "
+                f"verify {release_id}`"
+            )
+    return None

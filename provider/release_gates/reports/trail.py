@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from release_gates.evidence.store import EvidenceRecord
+from release_gates.evidence.record import EvidenceRecord
 from release_gates.evidence.verify import VerifyReport, verify_bundle
 from release_gates.exceptions import TrailError
 from release_gates.results import Severity

@@ -477,7 +477,8 @@ def test_a_candidate_that_is_not_the_pinned_file_is_never_loaded(tmp_path: Path)
 
 
 def test_the_report_panel_shows_every_group_and_flags_what_failed(tmp_path: Path) -> None:
-    from release_gates.reports.explainability import draw_explainability, explainability_panels
+    from release_gates.reports.charts import draw_explainability
+    from release_gates.reports.explainability import explainability_panels
 
     frame = make_frame()
     result = run(frame, linear({"x1": 1.0, "p": 2.0, "s_b": 0.5}), ["x1", "p", "s_b"])

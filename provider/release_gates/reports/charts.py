@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from release_gates.reports.explainability import ExplainabilityPanel
     from release_gates.reports.rows import DriftPanel, FairnessPanel, HeatMap, HistoryPoint
 
 #: Okabe–Ito colours; distinct in grayscale too (luminance falls from PASS-free cells to ERROR).
@@ -263,4 +264,69 @@ def draw_history(points: Sequence[HistoryPoint], path: Path, *, severities: Sequ
     ax.set_ylim(0, max([*bottoms, 1]) * 1.35)
     ax.legend(fontsize=7, ncol=len(severities), loc="upper left", frameon=False)
     ax.set_title("Findings by severity over the last releases of the model", fontsize=9, loc="left")
+    return _save(fig, [path])[0]
+
+
+def draw_explainability(panel: ExplainabilityPanel, path: Path) -> Path:
+    """Per group (overall first): each input's mean importance as a bar with its interval."""
+    from matplotlib.patches import Patch
+
+    plt = _pyplot()
+    rows = max(len(g["features"]) for g in panel.groups)
+    fig, axes = plt.subplots(
+        1,
+        len(panel.groups),
+        figsize=(3.2 * len(panel.groups) + 1.6, 0.32 * rows + 1.6),
+        squeeze=False,
+        sharey=True,
+        sharex=True,
+        layout="constrained",
+    )
+    names = [f["feature"] for f in panel.groups[0]["features"]]
+    for ax, group in zip(axes[0], panel.groups, strict=True):
+        by_name = {f["feature"]: f for f in group["features"]}
+        for y, name in enumerate(names):
+            entry = by_name.get(name)
+            if entry is None or entry["mean"] is None:
+                continue
+            flagged = name in panel.flagged
+            ax.barh(
+                y,
+                entry["mean"],
+                color=STATUS_COLOURS["FAIL"] if flagged else "#56B4E9",
+                hatch=STATUS_HATCHES["FAIL"] if flagged else "",
+                edgecolor="#333333",
+                linewidth=0.5,
+            )
+            low, high = entry["ci_low"], entry["ci_high"]
+            if low is not None and high is not None:
+                ax.plot([low, high], [y, y], color="black", linewidth=1.2)
+        ax.axvline(0, color="#555555", linewidth=0.8)
+        ax.set_yticks(
+            range(len(names)), [f"{n} (!)" if n in panel.flagged else n for n in names], fontsize=7.5
+        )
+        ax.set_ylim(len(names) - 0.5, -0.5)
+        ax.set_title(f"{group['name']} (n {group['n']})", fontsize=8.5, loc="left")
+        ax.grid(axis="x", alpha=0.3)
+        ax.tick_params(axis="x", labelsize=7)
+    what = "share of decisions changed" if panel.target == "prediction" else "drop in accuracy"
+    if panel.inputs > len(names):
+        what += f"; the first {len(names)} of {panel.inputs} inputs"
+    fig.suptitle(
+        f"{panel.check_id} — {panel.status}: permutation importance ({what}); black line: 95% interval",
+        fontsize=9,
+        x=0.01,
+        horizontalalignment="left",
+    )
+    if panel.flagged:
+        label = "flagged (!): " + "; ".join(f"{k} ({v})" for k, v in panel.flagged.items())
+        handles = [
+            Patch(
+                facecolor=STATUS_COLOURS["FAIL"],
+                hatch=STATUS_HATCHES["FAIL"],
+                edgecolor="#333333",
+                label=label,
+            )
+        ]
+        fig.legend(handles=handles, loc="outside lower left", fontsize=7.5, frameon=False)
     return _save(fig, [path])[0]

@@ -1,6 +1,6 @@
 """The report's explainability panels: per explainability check, each input's permutation importance
 with its interval, overall and per subgroup, as numbers (:func:`explainability_panels`) and as a figure
-(:func:`draw_explainability`).
+(:func:`release_gates.reports.charts.draw_explainability`).
 
 The figure draws only the panel's numbers; matplotlib is imported inside the function (as in
 :mod:`release_gates.reports.charts`). Inputs the check flagged — a sensitive attribute read, a proxy
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 #: Inputs drawn per group: the overall ranking's first ones (the metrics keep every input).
@@ -86,72 +85,3 @@ def _flagged(metrics: Mapping[str, Any]) -> dict[str, str]:
         if proxy.get("proxy") and proxy.get("in_top_k"):
             flagged.setdefault(str(proxy.get("feature")), f"proxy of {proxy.get('attribute')}")
     return flagged
-
-
-def draw_explainability(panel: ExplainabilityPanel, path: Path) -> Path:
-    """Per group (overall first): each input's mean importance as a bar with its interval."""
-    from matplotlib.patches import Patch
-
-    from release_gates.reports.charts import STATUS_COLOURS, STATUS_HATCHES, _pyplot, _save
-
-    plt = _pyplot()
-    rows = max(len(g["features"]) for g in panel.groups)
-    fig, axes = plt.subplots(
-        1,
-        len(panel.groups),
-        figsize=(3.2 * len(panel.groups) + 1.6, 0.32 * rows + 1.6),
-        squeeze=False,
-        sharey=True,
-        sharex=True,
-        layout="constrained",
-    )
-    names = [f["feature"] for f in panel.groups[0]["features"]]
-    for ax, group in zip(axes[0], panel.groups, strict=True):
-        by_name = {f["feature"]: f for f in group["features"]}
-        for y, name in enumerate(names):
-            entry = by_name.get(name)
-            if entry is None or entry["mean"] is None:
-                continue
-            flagged = name in panel.flagged
-            ax.barh(
-                y,
-                entry["mean"],
-                color=STATUS_COLOURS["FAIL"] if flagged else "#56B4E9",
-                hatch=STATUS_HATCHES["FAIL"] if flagged else "",
-                edgecolor="#333333",
-                linewidth=0.5,
-            )
-            low, high = entry["ci_low"], entry["ci_high"]
-            if low is not None and high is not None:
-                ax.plot([low, high], [y, y], color="black", linewidth=1.2)
-        ax.axvline(0, color="#555555", linewidth=0.8)
-        ax.set_yticks(range(len(names)), [_label(n, panel.flagged) for n in names], fontsize=7.5)
-        ax.set_ylim(len(names) - 0.5, -0.5)
-        ax.set_title(f"{group['name']} (n {group['n']})", fontsize=8.5, loc="left")
-        ax.grid(axis="x", alpha=0.3)
-        ax.tick_params(axis="x", labelsize=7)
-    what = "share of decisions changed" if panel.target == "prediction" else "drop in accuracy"
-    if panel.inputs > len(names):
-        what += f"; the first {len(names)} of {panel.inputs} inputs"
-    fig.suptitle(
-        f"{panel.check_id} — {panel.status}: permutation importance ({what}); black line: 95% interval",
-        fontsize=9,
-        x=0.01,
-        horizontalalignment="left",
-    )
-    if panel.flagged:
-        label = "flagged (!): " + "; ".join(f"{k} ({v})" for k, v in panel.flagged.items())
-        handles = [
-            Patch(
-                facecolor=STATUS_COLOURS["FAIL"],
-                hatch=STATUS_HATCHES["FAIL"],
-                edgecolor="#333333",
-                label=label,
-            )
-        ]
-        fig.legend(handles=handles, loc="outside lower left", fontsize=7.5, frameon=False)
-    return _save(fig, [path])[0]
-
-
-def _label(name: str, flagged: Mapping[str, str]) -> str:
-    return f"{name} (!)" if name in flagged else name

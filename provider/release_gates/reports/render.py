@@ -259,7 +259,7 @@ def write_report_files(
         for panel in report.drift:
             if panel.columns:
                 written.append(draw_drift(panel, out / f"drift_{safe_name(panel.check_id)}.png"))
-        from release_gates.reports.explainability import draw_explainability
+        from release_gates.reports.charts import draw_explainability
 
         for importance in report.explainability:
             name = f"explainability_{safe_name(importance.check_id)}.png"

@@ -5,7 +5,9 @@ CLI call :func:`load_frame`, :func:`locate` and :func:`fingerprint`. A dataset's
 
 ``include/demo/train.parquet``, ``file:///data/train.csv``
     A local Parquet or CSV file. Relative paths are resolved against ``base_dir`` (default: the
-    working directory). Format from ``Dataset.format`` or the file suffix.
+    working directory). Format from ``Dataset.format`` or the file suffix. A folder of Parquet files
+    (``format: parquet``; Hive partitions such as ``date=2025-03-01/`` become columns) is read by the
+    aggregate engine (:mod:`release_gates.aggregates.engine`); its fingerprint covers every file.
 
 ``s3://bucket/key.parquet``, ``s3://aws_conn@bucket/key.csv`` (any scheme Airflow's object storage knows)
     Read through :class:`airflow.sdk.ObjectStoragePath` (imported on first use), so credentials come
@@ -61,6 +63,7 @@ if TYPE_CHECKING:
 ConnectionResolver = Callable[[str], str]
 
 SQL_FINGERPRINT_FORMAT = "release-gates-sql-v1"
+FOLDER_FINGERPRINT_FORMAT = "release-gates-folder-v1"
 
 # URL schemes read as SQLAlchemy URLs (the dialect part before any "+driver").
 _SQL_DIALECTS = frozenset(
@@ -404,10 +407,31 @@ def fingerprint(
     if loc.kind == "object":
         return {"uri": mask_password(dataset.uri), **_object_fingerprint(name, dataset.uri)}
     assert loc.path is not None
+    if loc.path.is_dir():
+        return {"uri": dataset.uri, **folder_fingerprint(name, loc.path)}
     try:
         return {"uri": dataset.uri, "sha256": file_sha256(loc.path), "bytes": loc.path.stat().st_size}
     except OSError as exc:
         raise DatasetError(f"dataset {name!r} ({loc.path}): cannot read: {exc.strerror}") from exc
+
+
+def object_path(name: str, uri: str) -> Any:
+    """The ``ObjectStoragePath`` of an object URI (its ``fs`` is the fsspec filesystem Airflow resolved)."""
+    return _object_path(name, uri)
+
+
+def folder_fingerprint(name: str, folder: Path) -> dict[str, Any]:
+    """A folder of Parquet files (Hive partitions): sha256 of the canonical JSON
+    ``{"format": "release-gates-folder-v1", "files": [[relative path, sha256, bytes], …]}`` in path order,
+    so a pin covers every file, its name (partition values live in names) and nothing else."""
+    try:
+        files = sorted(p for p in folder.rglob("*.parquet") if p.is_file())
+        listing = [[p.relative_to(folder).as_posix(), file_sha256(p), p.stat().st_size] for p in files]
+    except OSError as exc:
+        raise DatasetError(f"dataset {name!r} ({folder}): cannot read: {exc.strerror}") from exc
+    envelope = {"format": FOLDER_FINGERPRINT_FORMAT, "files": listing}
+    digest = hashlib.sha256(json.dumps(envelope, separators=(",", ":")).encode()).hexdigest()
+    return {"sha256": digest, "bytes": sum(item[2] for item in listing), "files": len(listing)}
 
 
 def _object_path(name: str, uri: str) -> Any:

@@ -43,6 +43,21 @@ class DriftInputError(ReleaseGatesError, ValueError):
     """The check cannot run on these inputs (missing column, unknown method): an ERROR result."""
 
 
+class AggregateLimitError(ReleaseGatesError, RuntimeError):
+    """An aggregate query stopped at the engine's memory limit or its timeout (names the dataset and
+    the setting to raise). No partial aggregate is returned: the check ends as an ERROR result."""
+
+
+class AggregateMemoryError(AggregateLimitError):
+    """The aggregate query needed more memory than ``aggregate_memory_limit`` (and spilling allows)."""
+
+
+class AggregateTimeoutError(AggregateLimitError):
+    """The aggregate query ran longer than ``aggregate_timeout``; a quieter worker or database may finish."""
+
+    transient = True
+
+
 class SuiteError(ReleaseGatesError, ValueError):
     """An expectation suite file is missing, not JSON, or holds an expectation GX does not know."""
 

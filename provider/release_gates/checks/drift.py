@@ -30,17 +30,20 @@ an unknown method, is ERROR; an empty dataset, an all-null column, a column whos
 between the datasets, a reference column the current data lacks, or a declared score/prediction column
 the current data lacks is INCONCLUSIVE; messages name the dataset and the column.
 
-No Airflow import; pandas, numpy and Evidently (≈6.5 s) are imported inside the functions.
+Large data that stays where it lives (files through DuckDB, SQL tables in their database) takes
+:mod:`release_gates.checks.drift_sources` instead: the same rules and messages, with the distances
+computed from aggregates. No Airflow import; pandas, numpy and Evidently (≈6.5 s) load inside functions.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from release_gates.checks.drift_aggregates import wasserstein_normed
 from release_gates.datasets import describe_error
 from release_gates.exceptions import DriftInputError
 from release_gates.results import Artifact, CheckResult, Finding, Severity, Status, utcnow
@@ -198,50 +201,14 @@ def _evaluate(
         prediction_reference = prediction_reference.sample(n=spec.sample_rows, random_state=spec.seed + 2)
     features, unmatched = _feature_columns(reference, current, spec, names, prediction_columns)
     metrics["unmatched_columns"] = unmatched
-    for column, side in unmatched.items():
-        # A reference feature the current data lacks is a feature nobody measured: it may be the one
-        # that drifted, so the check cannot say "no drift" (INCONCLUSIVE). A column only the current
-        # data has has no baseline to drift from, and the model was judged without it: a warning.
-        missing = side == "reference"
-        problems.add(
-            Status.INCONCLUSIVE if missing else Status.WARN,
-            Finding(
-                id=f"unmatched_column:{column}",
-                severity=spec.severity if missing else Severity.LOW,
-                title=(
-                    f"reference column {column!r} is missing from the current dataset "
-                    f"{names['current']!r}: drift not measured"
-                    if missing
-                    else f"column {column!r} is only in the current dataset {names['current']!r}: "
-                    "not compared"
-                ),
-                location=column,
-            ),
-        )
+    report_unmatched(problems, unmatched, spec, names)
 
     results = {}
     for column in features:
         measured = _test_column(reference[column], current[column], column, spec, names, problems)
         if measured is not None:
             results[column] = measured
-    drifted = [r.column for r in results.values() if r.drifted]
-    share = len(drifted) / len(features) if features else 0.0
-    dataset_drift = bool(features) and share >= spec.drift_share
-    metrics.update(
-        {
-            "columns": {c: r.to_dict() for c, r in results.items()},
-            "feature_columns": len(features),
-            "measured_columns": len(results),
-            "drifted_columns": drifted,
-            "share_drifted": round(share, 6),
-            "drift_share": spec.drift_share,
-            "dataset_drift": dataset_drift,
-            "large_sample_rows": spec.large_sample_rows,
-        }
-    )
-    for column in drifted:
-        problems.findings.append(_drift_finding(results[column], spec.severity, prediction=False))
-
+    decide_columns(results, features, spec, problems, metrics)
     metrics["prediction"] = _prediction_drift(
         reference if prediction_reference is None else prediction_reference,
         current,
@@ -251,13 +218,7 @@ def _evaluate(
         problems=problems,
     )
 
-    if not results:
-        problems.statuses.append(Status.INCONCLUSIVE)
-    elif dataset_drift:
-        problems.statuses.append(Status.FAIL)
-    elif drifted:
-        problems.statuses.append(Status.WARN)
-    status = Status.worst(problems.statuses) if problems.statuses else Status.PASS
+    status = final_status(results, metrics, problems)
 
     artifacts: list[Artifact] = []
     if artifact_dir is not None and results:
@@ -282,6 +243,70 @@ def _evaluate(
         finished_at=utcnow(),
         **base,
     )
+
+
+def report_unmatched(
+    problems: _Problems, unmatched: dict[str, str], spec: DriftCheck, names: dict[str, str]
+) -> None:
+    """Reference features the current data lacks (INCONCLUSIVE) and current-only columns (WARN)."""
+    for column, side in unmatched.items():
+        # A reference feature the current data lacks is a feature nobody measured: it may be the one
+        # that drifted, so the check cannot say "no drift" (INCONCLUSIVE). A column only the current
+        # data has has no baseline to drift from, and the model was judged without it: a warning.
+        missing = side == "reference"
+        problems.add(
+            Status.INCONCLUSIVE if missing else Status.WARN,
+            Finding(
+                id=f"unmatched_column:{column}",
+                severity=spec.severity if missing else Severity.LOW,
+                title=(
+                    f"reference column {column!r} is missing from the current dataset "
+                    f"{names['current']!r}: drift not measured"
+                    if missing
+                    else f"column {column!r} is only in the current dataset {names['current']!r}: "
+                    "not compared"
+                ),
+                location=column,
+            ),
+        )
+
+
+def decide_columns(
+    results: dict[str, ColumnDrift],
+    features: Sequence[str],
+    spec: DriftCheck,
+    problems: _Problems,
+    metrics: dict[str, Any],
+) -> None:
+    """The dataset-level rule (share of drifted features ≥ ``drift_share``), into ``metrics``."""
+    drifted = [r.column for r in results.values() if r.drifted]
+    share = len(drifted) / len(features) if features else 0.0
+    dataset_drift = bool(features) and share >= spec.drift_share
+    metrics.update(
+        {
+            "columns": {c: r.to_dict() for c, r in results.items()},
+            "feature_columns": len(features),
+            "measured_columns": len(results),
+            "drifted_columns": drifted,
+            "share_drifted": round(share, 6),
+            "drift_share": spec.drift_share,
+            "dataset_drift": dataset_drift,
+            "large_sample_rows": spec.large_sample_rows,
+        }
+    )
+    for column in drifted:
+        problems.findings.append(_drift_finding(results[column], spec.severity, prediction=False))
+
+
+def final_status(results: dict[str, ColumnDrift], metrics: dict[str, Any], problems: _Problems) -> Status:
+    """Nothing measured is INCONCLUSIVE; dataset drift FAILs; any drifted column WARNs."""
+    if not results:
+        problems.statuses.append(Status.INCONCLUSIVE)
+    elif metrics["dataset_drift"]:
+        problems.statuses.append(Status.FAIL)
+    elif metrics["drifted_columns"]:
+        problems.statuses.append(Status.WARN)
+    return Status.worst(problems.statuses) if problems.statuses else Status.PASS
 
 
 def _inconclusive(base: dict[str, Any], message: str, metrics: dict[str, Any]) -> CheckResult:
@@ -361,26 +386,6 @@ def _clean(series: pd.Series) -> pd.Series:
     return series.dropna()
 
 
-def wasserstein_normed(reference: pd.Series, current: pd.Series) -> float | None:
-    """Evidently's ``wasserstein`` score, W1(reference, current) / max(std(reference), 0.001), or None.
-
-    For samples of equal size the first Wasserstein distance is the mean absolute difference of the
-    sorted samples (the quantile form of ∫|F_r - F_c|): two sorts instead of scipy's two argsorts, a
-    sort of the merged 2n values and two binary searches. Equal to Evidently's value up to float
-    rounding (tests/integration/test_drift_evidently.py compares them). Other sizes return None: the
-    caller then runs Evidently's own implementation.
-    """
-    import numpy as np
-
-    if len(reference) != len(current) or not len(reference):
-        return None
-    ref = reference.to_numpy(dtype=float)
-    cur = current.to_numpy(dtype=float)
-    norm = max(float(np.std(ref)), 0.001)
-    distance = float(np.mean(np.abs(np.sort(ref) - np.sort(cur))))
-    return distance / norm
-
-
 # --------------------------------------------------------------------------------------------------
 # Methods
 # --------------------------------------------------------------------------------------------------
@@ -409,6 +414,15 @@ def choose_method(
     spec: DriftCheck,
 ) -> MethodChoice:
     """Which stat test runs on this column, and why (see the module docstring for the order)."""
+    chosen = policy_method(column, kind, spec)
+    if chosen is not None:
+        return chosen
+    many = more_than_few_values(reference, current)
+    return auto_method(kind, len(reference), many, spec, distinct=lambda: _distinct(reference, current))
+
+
+def policy_method(column: str, kind: ColumnKind, spec: DriftCheck) -> MethodChoice | None:
+    """The method the policy names for this column, if it names one (the first three rules)."""
     if column in spec.column_methods:
         return MethodChoice(spec.column_methods[column], f"column_methods[{column}] in the policy")
     typed = spec.num_method if kind == "num" else spec.cat_method
@@ -416,8 +430,14 @@ def choose_method(
         return MethodChoice(typed, f"{kind}_method in the policy")
     if spec.method != "auto":
         return MethodChoice(spec.method, "method in the policy")
-    rows = len(reference)
-    many = more_than_few_values(reference, current)
+    return None
+
+
+def auto_method(
+    kind: ColumnKind, rows: int, many: bool, spec: DriftCheck, *, distinct: Callable[[], int]
+) -> MethodChoice:
+    """Evidently's auto rule, from the reference's value count and whether the two columns hold
+    more than :data:`FEW_VALUES` distinct values (``distinct`` is asked only on small samples)."""
     values = f"more than {FEW_VALUES}" if many else f"at most {FEW_VALUES}"
     if rows > spec.large_sample_rows:
         name = "wasserstein" if kind == "num" and many else "jensenshannon"
@@ -428,7 +448,7 @@ def choose_method(
         )
     if kind == "num" and many:
         name = "ks"
-    elif _distinct(reference, current) > 2:
+    elif distinct() > 2:
         name = "chisquare"
     else:
         name = "z"

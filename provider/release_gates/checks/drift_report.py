@@ -28,15 +28,18 @@ def render_drift_report(
     check_id: str,
     artifact_dir: str | Path,
     report_rows: int,
+    sampled: bool = False,
 ) -> tuple[list[Artifact], dict[str, Any]]:
-    """Evidently's HTML report from a seeded sample; a failure to render never changes the verdict."""
+    """Evidently's HTML report from a seeded sample; a failure to render never changes the verdict.
+
+    ``sampled``: the frames are already a sample of larger data (the aggregate path fetches one).
+    """
     from evidently import DataDefinition, Dataset, Report  # type: ignore[import-untyped]
     from evidently.presets import DataDriftPreset  # type: ignore[import-untyped]
 
     columns = list(results)
     ref = reference[columns]
     cur = current[columns]
-    sampled = False
     if len(ref) > report_rows:
         ref, sampled = ref.sample(n=report_rows, random_state=spec.seed), True
     if len(cur) > report_rows:

@@ -10,7 +10,7 @@ is compared with.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -108,6 +108,16 @@ def run_drift_check(
     refused, verified = verify_declared_predictions(catalog, names, check_id=check_id, kind=spec.kind)
     if refused is not None:
         return refused
+    if uses_aggregates(spec, catalog):
+        return _run_on_sources(
+            spec,
+            catalog,
+            check_id=check_id,
+            artifact_dir=artifact_dir,
+            report_rows=report_rows or DEFAULT_REPORT_ROWS,
+            prediction_columns=prediction_columns,
+            verified=verified,
+        )
     resolved = resolve_drift_inputs(spec, catalog, prediction_columns=prediction_columns)
     resolved_inputs = {
         **resolved.inputs,
@@ -127,3 +137,85 @@ def run_drift_check(
         report_rows=report_rows or DEFAULT_REPORT_ROWS,
         inputs=resolved_inputs,
     )
+
+
+def uses_aggregates(spec: DriftCheck, catalog: DatasetCatalog) -> bool:
+    """Whether the datasets are compared where they live (DuckDB, the warehouse) rather than in pandas.
+
+    Yes when the aggregate engine is installed, the policy asks for no row sample (``sample_rows``
+    draws pandas' seeded sample, which only the in-memory path reproduces) and not every dataset is a
+    local Parquet file small enough for pandas (``aggregate_pandas_max_rows``).
+    """
+    from importlib.util import find_spec
+
+    if spec.sample_rows is not None or find_spec("duckdb") is None:
+        return False
+    from release_gates.aggregates.config import configured_settings
+    from release_gates.aggregates.engine import prefers_pandas
+
+    settings = configured_settings()
+    names = [spec.reference, spec.current]
+    if spec.prediction_reference is not None and spec.prediction_drift:
+        names.append(spec.prediction_reference)
+    return not all(prefers_pandas(catalog.locate(name), settings) for name in names)
+
+
+def _run_on_sources(
+    spec: DriftCheck,
+    catalog: DatasetCatalog,
+    *,
+    check_id: str,
+    artifact_dir: str | Path | None,
+    report_rows: int,
+    prediction_columns: Sequence[str] | None,
+    verified: Mapping[str, Any],
+) -> CheckResult:
+    """The drift check on aggregate sources: only aggregates (and small samples) leave the data."""
+    from contextlib import ExitStack
+
+    from release_gates.aggregates.config import configured_settings
+    from release_gates.aggregates.engine import open_source
+    from release_gates.checks.drift_sources import evaluate_drift_sources
+    from release_gates.inputs.scored import merge_verification, with_prediction_origin
+
+    settings = configured_settings()
+    names = [spec.reference, spec.current]
+    explicit = spec.prediction_reference is not None and spec.prediction_drift
+    if explicit:
+        names.append(str(spec.prediction_reference))
+    current = catalog.dataset(spec.current)
+    columns = (
+        list(prediction_columns)
+        if prediction_columns is not None
+        else [c for c in (current.score, current.prediction) if c]
+    )
+    datasets: dict[str, Any] = {}
+    with ExitStack() as stack:
+        sources = {}
+        for name in dict.fromkeys(names):
+            location = catalog.locate(name)
+            datasets[name] = catalog.fingerprint(name, location)
+            sources[name] = stack.enter_context(open_source(location, settings=settings))
+        inputs: dict[str, Any] = {"datasets": with_prediction_origin(datasets, catalog)}
+        inputs["datasets"] = merge_verification(inputs["datasets"], verified)
+        renamed = None
+        if explicit:
+            inputs["prediction_reference"] = spec.prediction_reference
+            declared = catalog.dataset(str(spec.prediction_reference))
+            source_of = {current.score: declared.score, current.prediction: declared.prediction}
+            renamed = {c: source_of.get(c) or c for c in columns}
+        return evaluate_drift_sources(
+            sources[spec.reference],
+            sources[spec.current],
+            spec,
+            check_id=check_id,
+            reference_name=spec.reference,
+            current_name=spec.current,
+            prediction_columns=columns,
+            prediction_reference=sources[str(spec.prediction_reference)] if explicit else None,
+            prediction_reference_columns=renamed,
+            prediction_reference_name=spec.prediction_reference or "prediction_reference",
+            artifact_dir=artifact_dir,
+            report_rows=report_rows,
+            inputs=inputs,
+        )

@@ -147,9 +147,10 @@ def one_drill(hook: Any, target_spec: dict[str, Any], mode: str) -> dict[str, An
 
 
 def journaled_drill(target: Any, spec: Any) -> Any:
-    """What RollbackDrillOperator does around the engine on a task's first try: lease, recovery,
-    journal (one TargetJournal for the task, as the operator uses; a first try has no interrupted
-    drill of its own to look up)."""
+    """What RollbackDrillOperator does around the engine on a task's first try: the lease decided on
+    from the target's chain and written with ``drill_started`` (one commit), the drill's end and the
+    lease's release in another; the lease taken first, with recovery, when the target is not free.
+    One TargetJournal for the task, as the operator uses."""
     from release_gates.checks.drill_recovery import TargetDrillJournal, recover_unfinished_drills
     from release_gates.checks.rollback_drill import run_rollback_drill
     from release_gates.deploy.target_journal import TargetJournal
@@ -157,10 +158,21 @@ def journaled_drill(target: Any, spec: Any) -> Any:
     release = f"bench__run_{uuid.uuid4().hex[:8]}"  # each drill is another release's, as in production
     holder, check = f"{release}:rollback_drill", "operations.rollback_drill"
     journal = TargetJournal(STORE["store"], target.identity())
-    with journal.hold(holder, purpose="rollback drill", release_id=release) as lease:
-        recover_unfinished_drills(target, journal, lease=lease, by=holder, stable_timeout=60)
-        drill_journal = TargetDrillJournal(journal, lease, release, check, holder)
+    deferred = journal.defer(holder, purpose="rollback drill", release_id=release)
+    if deferred is None:
+        with journal.hold(holder, purpose="rollback drill", release_id=release) as lease:
+            recover_unfinished_drills(target, journal, lease=lease, by=holder, stable_timeout=60)
+            return run_rollback_drill(
+                target, spec, journal=TargetDrillJournal(journal, lease, release, check)
+            )
+    drill_journal = TargetDrillJournal(
+        journal, None, release, check, holder, deferred=deferred, current_version=target.current_version
+    )
+    try:
         return run_rollback_drill(target, spec, journal=drill_journal)
+    finally:
+        if drill_journal.lease is not None:
+            journal.release(drill_journal.lease)
 
 
 def bench(hook: Any, target_spec: dict[str, Any], drills: int) -> dict[str, dict[str, Any]]:

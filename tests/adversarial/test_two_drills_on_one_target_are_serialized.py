@@ -9,6 +9,7 @@ chain) makes the second wait until the first restored, and both restore the true
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -24,7 +25,18 @@ __all__ = ["evidence", "hook", "moto_endpoint"]
 pytestmark = pytest.mark.integration
 
 
-def test_two_drills_on_one_target_are_serialized(hook: AwsDeploymentHook, evidence: EvidenceStore) -> None:
+@pytest.mark.parametrize(
+    "try_number",
+    [
+        # A first try writes its lease together with drill_started (the two race for one head).
+        pytest.param(1, id="first-tries"),
+        # A retry takes the lease before anything else (it may have a drill of its own to restore).
+        pytest.param(2, id="retries"),
+    ],
+)
+def test_two_drills_on_one_target_are_serialized(
+    hook: AwsDeploymentHook, evidence: EvidenceStore, try_number: int
+) -> None:
     function = make_lambda(hook.get_client, versions=3)
     results: dict[str, Any] = {}
 
@@ -36,7 +48,8 @@ def test_two_drills_on_one_target_are_serialized(hook: AwsDeploymentHook, eviden
             release_id=release_id,
             lease_wait=120,
         )
-        results[release_id] = op.execute(context={})
+        # The task instance's try number is all the operator reads from it here.
+        results[release_id] = op.execute(context={"ti": SimpleNamespace(try_number=try_number)})  # type: ignore[arg-type]
 
     threads = [threading.Thread(target=drill, args=(rid,)) for rid in ("release__run-a", "release__run-b")]
     for thread in threads:

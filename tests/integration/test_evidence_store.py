@@ -280,3 +280,26 @@ def test_first_append_creates_the_schema(evidence_url: str) -> None:
     store = EvidenceStore(evidence_url)
     store.append("rel-lazy", "release_started", {"x": 1})
     assert current_revision(store.engine) == head_revision()
+
+
+def test_an_unflushed_append_commits_and_leaves_the_next_one_durable(evidence_url: str) -> None:
+    """``durable=False`` (a drill's end) commits like any append and does not leak into later ones."""
+    store = EvidenceStore(evidence_url)
+    store.append("c", "note", {"n": 1})
+    setting = "PRAGMA synchronous" if store.engine.dialect.name == "sqlite" else "SHOW synchronous_commit"
+
+    def current() -> str:
+        with store.engine.connect() as conn:
+            return str(conn.exec_driver_sql(setting).scalar_one())
+
+    before = current()
+    written = store.append_all_if_head(
+        "c",
+        [("drill_finished", {"n": 2}, None), ("lease_released", {"n": 3}, None)],
+        expected_seq=1,
+        durable=False,
+    )
+    assert [r.seq for r in written] == [2, 3]
+    assert current() == before and before in {"2", "3", "on"}  # FULL/EXTRA on SQLite, on in PostgreSQL
+    assert [r.kind for r in store.records("c")] == ["note", "drill_finished", "lease_released"]
+    assert store.verify("c").ok

@@ -387,3 +387,162 @@ def test_releasing_a_lease_someone_took_over_writes_nothing(store: EvidenceStore
     mine.release(lease)  # my view is stale: the conditional append fails, it reads and sees theirs
     assert [r.kind for r in mine.records()] == ["lease_acquired", "lease_acquired"]
     assert active_lease(mine.state()) == taken
+
+
+# -- a first try's lease written with its drill_started (one commit) ------------------------------
+
+
+def _deferred_drill(
+    store: EvidenceStore, target: MemoryTarget, clock: Clock, release_id: str, *, contended: Any = None
+) -> tuple[Any, TargetDrillJournal]:
+    journal = TargetJournal(store, target.identity())
+    deferred = journal.defer(f"{release_id}:dag.drill", purpose="drill", release_id=release_id)
+    assert deferred is not None
+    drill = TargetDrillJournal(
+        journal,
+        None,
+        release_id,
+        "operations.drill",
+        deferred=deferred,
+        contended=contended,
+        current_version=target.current_version,
+    )
+    result = run_rollback_drill(
+        target, spec(), retry=RetryPolicy(base_delay=0), clock=clock, sleep=clock.sleep, journal=drill
+    )
+    return result, drill
+
+
+def test_a_deferred_lease_is_written_with_drill_started_in_one_transaction(store: EvidenceStore) -> None:
+    clock = Clock()
+    target = MemoryTarget(clock, deploy_seconds=0)
+    result, drill = _deferred_drill(store, target, clock, "rel-1")
+    assert result.status is Status.PASS and target.serving == "3"
+    records = TargetJournal(store, target.identity()).records()
+    assert [r.kind for r in records] == [
+        "lease_acquired",
+        "drill_started",
+        "drill_finished",
+        "lease_released",
+    ]
+    lease, started = records[0], records[1]
+    # The lease the drill names is the one written with it, and the two share one commit's time.
+    assert started.payload["lease_id"] == lease.payload["lease_id"] == drill.lease.lease_id  # type: ignore[union-attr]
+    assert lease.payload["unfinished"] == [] and started.payload["original_version"] == "3"
+    assert active_lease(records) is None and store.verify(target_chain_id(target.identity())).ok
+
+
+def test_a_deferred_lease_is_not_offered_while_another_holds_the_target_or_a_drill_is_unfinished(
+    store: EvidenceStore,
+) -> None:
+    journal = TargetJournal(store, {"type": "memory", "name": "m"})
+    held = journal.acquire("rel-2:dag.promote", purpose="promotion")
+    assert journal.defer("rel-1:dag.drill", purpose="drill") is None
+    journal.release(held)
+    assert journal.defer("rel-1:dag.drill", purpose="drill") is not None
+    _drill_killed_after_rollback(store, Clock())  # leaves an unfinished drill
+    assert TargetJournal(store, journal.identity).defer("rel-3:dag.drill", purpose="drill") is None
+
+
+def test_a_deferred_lease_whose_head_moved_writes_nothing(store: EvidenceStore) -> None:
+    journal = TargetJournal(store, {"type": "memory", "name": "m"})
+    deferred = journal.defer("rel-1:dag.drill", purpose="drill")
+    assert deferred is not None
+    other = TargetJournal(store, journal.identity).acquire("rel-2:dag.promote", purpose="promotion")
+    with pytest.raises(EvidenceHeadMovedError):
+        journal.write_with_lease(deferred, "drill_started", {"drill_id": "d"})
+    records = journal.records()
+    assert [r.kind for r in records] == ["lease_acquired"] and active_lease(records) == other
+
+
+def test_a_contended_deferred_drill_waits_for_the_lease_and_drills_from_the_true_original(
+    store: EvidenceStore,
+) -> None:
+    """Another run took the target between this drill's read of it and its first write; it gave the
+    target back unchanged, so this drill waits for the lease and goes ahead."""
+    clock = Clock()
+    target = MemoryTarget(clock, deploy_seconds=0)
+    journal = TargetJournal(store, target.identity())
+    taken: list[str] = []
+
+    def contended() -> Any:
+        lease = journal.acquire("rel-1:dag.drill", purpose="drill", wait=0)
+        taken.append(lease.lease_id)
+        return lease
+
+    deferred = journal.defer("rel-1:dag.drill", purpose="drill")
+    assert deferred is not None
+    other = TargetJournal(store, target.identity())
+    other.release(other.acquire("rel-2:dag.promote", purpose="promotion"))  # the head moves
+    drill = TargetDrillJournal(
+        journal, None, "rel-1", "operations.drill", deferred=deferred, contended=contended,
+        current_version=target.current_version,
+    )  # fmt: skip
+    result = run_rollback_drill(
+        target, spec(), retry=RetryPolicy(base_delay=0), clock=clock, sleep=clock.sleep, journal=drill
+    )
+    assert result.status is Status.PASS and target.serving == "3" and len(taken) == 1
+    kinds = [r.kind for r in journal.records()]
+    assert kinds == ["lease_acquired", "lease_released", "lease_acquired", "drill_started", "drill_finished",
+                     "lease_released"]  # fmt: skip
+    assert journal.records()[3].payload["lease_id"] == taken[0]
+
+
+def test_a_contended_deferred_drill_never_drills_from_a_version_that_changed_meanwhile(
+    store: EvidenceStore,
+) -> None:
+    """Attack: another run promotes version 1 between the drill's read (original 3) and its write.
+    Drilling on would "restore" 3 over that promotion; the drill must stop before changing anything."""
+    clock = Clock()
+    target = MemoryTarget(clock, deploy_seconds=0)
+    journal = TargetJournal(store, target.identity())
+
+    def contended() -> Any:
+        return journal.acquire("rel-1:dag.drill", purpose="drill", wait=0)
+
+    deferred = journal.defer("rel-1:dag.drill", purpose="drill")
+    assert deferred is not None
+
+    class PromotedMeanwhile(TargetDrillJournal):
+        def drill_started(self, original: str, drill_version: str, **kw: Any) -> None:
+            other = TargetJournal(store, target.identity())
+            lease = other.acquire("rel-2:dag.promote", purpose="promotion")
+            target.serving = "1"  # the promotion, under its own lease
+            other.release(lease)
+            super().drill_started(original, drill_version, **kw)
+
+    drill = PromotedMeanwhile(
+        journal, None, "rel-1", "operations.drill", deferred=deferred, contended=contended,
+        current_version=target.current_version,
+    )  # fmt: skip
+    result = run_rollback_drill(
+        target, spec(), retry=RetryPolicy(base_delay=0), clock=clock, sleep=clock.sleep, journal=drill
+    )
+    assert result.status is Status.ERROR and target.serving == "1" and target.history == []
+    [finding] = result.findings
+    assert finding.id == "drill_step_failed" and "TargetChangedBeforeDrillError" in finding.title
+    kinds = [r.kind for r in journal.records()]
+    assert "drill_started" not in kinds and kinds[-1] == "lease_acquired"  # the operator's finally releases
+    journal.release(drill.lease)  # type: ignore[arg-type]
+    assert active_lease(journal.records()) is None
+
+
+def test_the_drills_end_commits_unflushed_and_leaves_every_later_commit_durable(store: EvidenceStore) -> None:
+    """The end of a drill and its lease's release commit without their own fsync (losing them is safe);
+    the connection must not stay that way, or drill_started and every check result after would too."""
+
+    def synchronous() -> int:
+        with store.engine.connect() as conn:  # the pool hands this thread its one connection back
+            return int(conn.exec_driver_sql("PRAGMA synchronous").scalar_one())
+
+    store.append("warm", "note", {})
+    durable = synchronous()
+    assert durable >= 2  # FULL (or EXTRA): the store's default
+    clock = Clock()
+    target = MemoryTarget(clock, deploy_seconds=0)
+    result, _drill = _deferred_drill(store, target, clock, "rel-1")
+    assert result.status is Status.PASS
+    assert synchronous() == durable
+    records = TargetJournal(store, target.identity()).records()
+    assert [r.kind for r in records][-2:] == ["drill_finished", "lease_released"]
+    assert store.verify(target_chain_id(target.identity())).ok

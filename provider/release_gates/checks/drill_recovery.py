@@ -22,16 +22,21 @@ This module imports no Airflow.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from release_gates.deploy.calls import TargetError
+from release_gates.exceptions import ReleaseGatesError
 from release_gates.results import CheckResult, Finding, Severity, Status, utcnow
 
 if TYPE_CHECKING:
-    from release_gates.deploy.target_journal import Lease, StartedDrill, TargetJournal
+    from release_gates.deploy.target_journal import DeferredLease, Lease, StartedDrill, TargetJournal
     from release_gates.deploy.targets import DeploymentTarget
+
+
+class TargetChangedBeforeDrillError(ReleaseGatesError, RuntimeError):
+    """The target moved off the version the drill read before the drill could start (retryable)."""
 
 
 @dataclass
@@ -39,22 +44,32 @@ class TargetDrillJournal:
     """The :class:`~release_gates.checks.rollback_drill.DrillJournal` of one drill under a lease.
 
     ``in_flight`` holds the drill between its start and its end: what ``on_kill`` restores.
+
+    With a ``deferred`` lease (:meth:`TargetJournal.defer`, a first try that found the target free)
+    the lease is written together with ``drill_started`` — one commit instead of two. If anyone wrote
+    to the target's chain since the lease was decided on, ``contended`` takes the lease the usual way
+    (waiting, restoring unfinished drills) and returns it; the drill then goes ahead only if the target
+    still serves the version it read as its original, and otherwise fails before changing anything.
     """
 
     journal: TargetJournal
-    lease: Lease
+    lease: Lease | None
     release_id: str | None
     check_id: str
     actor: str | None = None
+    deferred: DeferredLease | None = None
+    contended: Callable[[], Lease] | None = None
+    current_version: Callable[[], str | None] | None = None
     in_flight: dict[str, Any] | None = field(default=None, init=False)
 
     def drill_started(
         self, original: str, drill_version: str, *, standin: Mapping[str, Any] | None = None
     ) -> None:
+        lease_id, holder = self._lease_identity()
         payload: dict[str, Any] = {
             "drill_id": uuid.uuid4().hex,
-            "lease_id": self.lease.lease_id,
-            "holder": self.lease.holder,
+            "lease_id": lease_id,
+            "holder": holder,
             "release_id": self.release_id,
             "check_id": self.check_id,
             "mode": "live" if standin is None else "shadow",
@@ -63,8 +78,43 @@ class TargetDrillJournal:
         }
         if standin is not None:
             payload["standin"] = dict(standin)  # recorded before it exists: a killed drill's is found
-        record = self.journal.drill_started(payload, actor=self.actor)
+        if self.lease is None and self.deferred is not None:
+            from release_gates.evidence.store import EvidenceHeadMovedError
+
+            try:
+                self.lease, record = self.journal.write_with_lease(
+                    self.deferred, "drill_started", payload, actor=self.actor
+                )
+            except EvidenceHeadMovedError:
+                lease = self._take_contended(original)
+                payload["lease_id"] = lease.lease_id
+                record = self.journal.drill_started(payload, actor=self.actor)
+            self.deferred = None
+        else:
+            record = self.journal.drill_started(payload, actor=self.actor)
         self.in_flight = {**payload, "seq": record.seq}
+
+    def _lease_identity(self) -> tuple[str, str]:
+        if self.lease is not None:
+            return self.lease.lease_id, self.lease.holder
+        if self.deferred is None:
+            raise ReleaseGatesError("a drill journal needs a lease or a deferred lease")
+        return self.deferred.lease_id, self.deferred.holder
+
+    def _take_contended(self, original: str) -> Lease:
+        """Someone wrote to the target's chain after the lease was decided on: take it the usual way,
+        then make sure the target still serves the original this drill read."""
+        if self.contended is None or self.current_version is None:
+            raise ReleaseGatesError("the target's lease was contended and this journal cannot wait for it")
+        lease = self.lease = self.contended()
+        self.deferred = None
+        serving = self.current_version()
+        if serving != original:
+            raise TargetChangedBeforeDrillError(
+                f"the target serves {serving}, not {original} as read before the drill started "
+                "(another holder changed it meanwhile); nothing was changed — retry to drill from there"
+            )
+        return lease
 
     def drill_finished(self, restore: Mapping[str, Any], *, standin: Mapping[str, Any] | None = None) -> None:
         drill = self.in_flight
@@ -93,6 +143,7 @@ class TargetDrillJournal:
                 "final_version": restore.get("final_version") or (restore.get("state") or {}).get("version"),
             }
         # The drill's end is its last act on the target: the lease goes back in the same transaction.
+        assert self.lease is not None  # written with drill_started
         self.journal.drill_ended_and_released(drill["drill_id"], end, self.lease, actor=self.actor)
         self.in_flight = None
 

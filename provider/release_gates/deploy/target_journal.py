@@ -114,6 +114,21 @@ class Lease:
 
 
 @dataclass(frozen=True)
+class DeferredLease:
+    """A lease decided on from the chain's state at ``expected_seq`` and not yet written
+    (:meth:`TargetJournal.defer`): it exists only once :meth:`TargetJournal.write_with_lease` wrote it."""
+
+    lease_id: str
+    holder: str
+    purpose: str
+    release_id: str | None
+    ttl: float
+    actor: str
+    expected_seq: int
+    takes_over: Lease | None = None
+
+
+@dataclass(frozen=True)
 class StartedDrill:
     """A ``drill_started`` record and what ended it (None: nothing yet — the drill is unfinished)."""
 
@@ -351,6 +366,80 @@ class TargetJournal:
             self._note(record)
             return
 
+    def defer(
+        self,
+        holder: str,
+        *,
+        purpose: str,
+        release_id: str | None = None,
+        ttl: float = 3600.0,
+        actor: str | None = None,
+    ) -> DeferredLease | None:
+        """Decide on the lease now and write it with the first record that needs it — one commit for
+        both (:meth:`write_with_lease`). None when the lease cannot be taken without waiting, or when
+        a drill on the target is unfinished: then take it the usual way (:meth:`acquire`), restore,
+        and go on.
+
+        Between now and that write nobody else can have changed the target through the journal
+        unnoticed: anyone who changes it takes the lease first, which moves the chain's head, and the
+        write happens only if the head is still where it was read here.
+        """
+        records = self.state()
+        current = active_lease(records)
+        if current is not None and current.holder != holder and not current.expired(self._now()):
+            return None
+        if self.unfinished_drills(records):
+            return None
+        return DeferredLease(
+            lease_id=uuid.uuid4().hex,
+            holder=holder,
+            purpose=purpose,
+            release_id=release_id,
+            ttl=ttl,
+            actor=actor or holder,
+            expected_seq=records[-1].seq if records else 0,
+            takes_over=current,
+        )
+
+    def write_with_lease(
+        self, deferred: DeferredLease, kind: str, payload: Mapping[str, Any], *, actor: str | None = None
+    ) -> tuple[Lease, EvidenceRecord]:
+        """``lease_acquired`` for ``deferred`` and one record after it, in one transaction, only if the
+        chain's head has not moved since :meth:`defer` read it.
+
+        Raises :class:`~release_gates.evidence.store.EvidenceHeadMovedError` when it has: somebody
+        wrote to the target's chain meanwhile (took the lease, say); nothing is written, and the
+        taker must :meth:`acquire` the lease and check the target again.
+        """
+        now = self._now()
+        lease_payload: dict[str, Any] = {
+            "lease_id": deferred.lease_id,
+            "holder": deferred.holder,
+            "purpose": deferred.purpose,
+            "release_id": deferred.release_id,
+            "target": self.identity,
+            "acquired_at": _iso(now),
+            "expires_at": _iso(now + timedelta(seconds=deferred.ttl)),
+            "unfinished": [],  # defer() found none
+        }
+        if deferred.takes_over is not None:
+            current = deferred.takes_over
+            lease_payload["takes_over"] = {
+                **current.to_dict(),
+                "why": "same holder" if current.holder == deferred.holder else "expired",
+            }
+        lease_record, record = self.store.append_all_if_head(
+            self.chain_id,
+            [
+                ("lease_acquired", lease_payload, deferred.actor),
+                (kind, {**payload, "target": self.identity}, actor),
+            ],
+            expected_seq=deferred.expected_seq,
+        )
+        self._note(lease_record)
+        self._note(record)
+        return Lease.from_record(lease_record), record
+
     @contextmanager
     def hold(self, holder: str, *, purpose: str, **options: Any) -> Iterator[Lease]:
         lease = self.acquire(holder, purpose=purpose, **options)
@@ -389,10 +478,14 @@ class TargetJournal:
             end = {**payload, "drill_id": drill_id, "at": _iso(self._now())}
             released = {"lease_id": lease.lease_id, "holder": lease.holder, "released_at": end["at"]}
             try:
+                # Not flushed on its own: losing it to a power cut is safe (the drill looks
+                # unfinished, and its recovery finds the target on its original), and the check's
+                # result, the next durable commit to this database, carries it to disk.
                 written = self.store.append_all_if_head(
                     self.chain_id,
                     [("drill_finished", end, actor), ("lease_released", released, lease.holder)],
                     expected_seq=records[-1].seq,
+                    durable=False,
                 )
             except EvidenceHeadMovedError:
                 pass

@@ -384,15 +384,22 @@ class EvidenceStore:
         entries: Sequence[tuple[str, Mapping[str, Any], str | None]],
         *,
         expected_seq: int,
+        durable: bool = True,
     ) -> list[EvidenceRecord]:
         """:meth:`append_if_head` for several records ``(kind, payload, actor)``, in one transaction:
-        all of them follow ``expected_seq`` in order, or none is written."""
+        all of them follow ``expected_seq`` in order, or none is written.
+
+        ``durable=False`` commits without waiting for this transaction's own flush to disk (SQLite
+        ``synchronous=NORMAL`` in WAL mode, PostgreSQL ``synchronous_commit=off``): a killed process
+        loses nothing; a power cut may lose it — but never a later durable commit to this database,
+        which flushes it along (both logs are sequential). Only for records whose loss is safe.
+        """
         texts = [self.payload_text(release_id, kind, payload) for kind, payload, _actor in entries]
         self.ensure_schema()
         self._set_up_signing()
         for attempt in range(6):
             try:
-                with self.engine.begin() as conn:
+                with self._begin(durable) as conn:
                     written = []
                     for i, ((kind, _payload, actor), text_) in enumerate(zip(entries, texts, strict=True)):
                         expected = expected_seq if i == 0 else None
@@ -408,6 +415,26 @@ class EvidenceStore:
                     raise EvidenceError(f"could not append to {release_id}: {exc}") from exc
                 time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
         raise AssertionError("unreachable")
+
+    @contextmanager
+    def _begin(self, durable: bool) -> Iterator[Connection]:
+        if durable:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self.engine.connect() as conn:
+            raw = conn.connection.dbapi_connection if conn.dialect.name == "sqlite" else None
+            if raw is not None:  # outside a transaction: the pragma is the connection's, reset below
+                synchronous = raw.execute("PRAGMA synchronous").fetchone()[0]
+                raw.execute("PRAGMA synchronous=NORMAL")
+            try:
+                with conn.begin():
+                    if raw is None and conn.dialect.name == "postgresql":
+                        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+                    yield conn
+            finally:
+                if raw is not None:
+                    raw.execute(f"PRAGMA synchronous={int(synchronous)}")
 
     def append_locked(
         self,

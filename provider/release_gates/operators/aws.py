@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from release_gates.checks.drill_recovery import TargetDrillJournal
     from release_gates.deploy import ClientSource, DeploymentTarget
-    from release_gates.deploy.target_journal import Lease, TargetJournal
+    from release_gates.deploy.target_journal import DeferredLease, Lease, TargetJournal
     from release_gates.evidence import EvidenceStore
     from release_gates.inputs.deployment_identity import JudgedArtifacts
     from release_gates.kinds.deployment_identity import DeploymentIdentityCheck
@@ -54,6 +54,11 @@ def _clients(aws_conn_id: str, region: str | None) -> ClientSource:
 def deployment_target(spec: DeploymentTargetSpec) -> DeploymentTarget:
     from release_gates.deploy import build_target
 
+    if spec.type == "mlflow_alias":  # the registry's client, through the MLflow connection
+        from release_gates.operators.mlflow_registry import registry_client
+
+        client = registry_client(spec.mlflow_conn_id)
+        return build_target(spec, lambda service: client)
     return build_target(spec, _clients(spec.aws_conn_id, spec.region))
 
 
@@ -168,7 +173,7 @@ class RollbackDrillOperator(BaseCheckOperator):
         from release_gates.deploy.target_journal import started_drills
 
         journal, spec = self._drill_journal, self._drill_spec
-        if journal is None or spec is None or journal.in_flight is None:
+        if journal is None or spec is None or journal.in_flight is None or journal.lease is None:
             return
         drill_id = journal.in_flight["drill_id"]
         self._drill_killed = True
@@ -208,20 +213,28 @@ class RollbackDrillOperator(BaseCheckOperator):
         from release_gates.deploy.target_journal import TargetJournal
 
         journal = TargetJournal(self.evidence_store, target.identity())
-        with target_lease(
-            journal,
-            f"{self.release_id}:{self.evidence_task_name}",
-            purpose=f"rollback drill {self.check_id}",
-            release_id=self.release_id,
-            ttl=ttl,
-            wait=duration_seconds(self.lease_wait),
-            actor=actor,
-        ) as lease:
-            ti = context.get("ti")
-            first_try = ti is not None and getattr(ti, "try_number", None) == 1
-            result = self._journaled_drill(
-                target, journal, spec, lease=lease, stable=stable, actor=actor, first_try=first_try
+        holder, purpose = f"{self.release_id}:{self.evidence_task_name}", f"rollback drill {self.check_id}"
+        wait = duration_seconds(self.lease_wait)
+        ti = context.get("ti")
+        first_try = ti is not None and getattr(ti, "try_number", None) == 1
+        # A first try on a free target with no unfinished drill writes its lease with drill_started
+        # (one commit); anything else takes the lease first and restores what needs restoring.
+        deferred = (
+            journal.defer(holder, purpose=purpose, release_id=self.release_id, ttl=ttl, actor=actor)
+            if first_try
+            else None
+        )
+        if deferred is not None:
+            result = self._deferred_drill(
+                target, journal, spec, deferred, stable=stable, actor=actor, wait=wait
             )
+        else:
+            with target_lease(
+                journal, holder, purpose=purpose, release_id=self.release_id, ttl=ttl, wait=wait, actor=actor
+            ) as lease:
+                result = self._journaled_drill(
+                    target, journal, spec, lease=lease, stable=stable, actor=actor, first_try=first_try
+                )
         self._last_result = result
         for step in result.metrics.get("steps", []):
             self.log.info(
@@ -231,6 +244,68 @@ class RollbackDrillOperator(BaseCheckOperator):
                 step.get("duration_s", 0.0),
                 len(step["attempts"]),
             )
+        return result
+
+    def _deferred_drill(
+        self,
+        target: DeploymentTarget,
+        journal: TargetJournal,
+        spec: RollbackDrillCheck,
+        deferred: DeferredLease,
+        *,
+        stable: float,
+        actor: str,
+        wait: float,
+    ) -> CheckResult:
+        """The drill with its lease written together with ``drill_started`` (see
+        :class:`~release_gates.checks.drill_recovery.TargetDrillJournal`); the lease, if written, is
+        given back with the drill's end, or here when the drill stopped after taking it."""
+        from release_gates.checks.drill_recovery import TargetDrillJournal, recover_unfinished_drills
+        from release_gates.checks.rollback_drill import RetryPolicy, run_rollback_drill
+
+        recoveries: list[dict[str, Any]] = []
+
+        def contended() -> Lease:
+            lease = journal.acquire(
+                deferred.holder,
+                purpose=deferred.purpose,
+                release_id=deferred.release_id,
+                ttl=deferred.ttl,
+                wait=wait,
+                actor=actor,
+            )
+            recoveries.extend(
+                recover_unfinished_drills(
+                    target, journal, lease=lease, by=actor, stable_timeout=stable, actor=actor
+                )
+            )
+            return lease
+
+        self._drill_spec = spec
+        drill_journal = self._drill_journal = TargetDrillJournal(
+            journal,
+            None,
+            self.release_id,
+            self.check_id,
+            actor,
+            deferred=deferred,
+            contended=contended,
+            current_version=target.current_version,
+        )
+        try:
+            result = run_rollback_drill(
+                target,
+                spec,
+                check_id=self.check_id,
+                retry=RetryPolicy(**self.step_retries),
+                journal=drill_journal,
+            )
+        finally:
+            self._drill_journal = None
+            if drill_journal.lease is not None:
+                journal.release(drill_journal.lease)  # a no-op after the drill's own end released it
+        if recoveries:
+            result = result.model_copy(update={"metrics": {**result.metrics, "recoveries": recoveries}})
         return result
 
     def _journaled_drill(

@@ -546,3 +546,31 @@ def test_the_drills_end_commits_unflushed_and_leaves_every_later_commit_durable(
     records = TargetJournal(store, target.identity()).records()
     assert [r.kind for r in records][-2:] == ["drill_finished", "lease_released"]
     assert store.verify(target_chain_id(target.identity())).ok
+
+
+def test_a_busy_database_while_taking_the_lease_is_read_again_not_an_error(
+    store: EvidenceStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite can answer "database is locked" under heavy load; the lease transaction wrote nothing,
+    so the taker reads and decides again. (A busy database cannot be produced on demand: the store's
+    lock is replaced for one call, the boundary this test cannot drive.)"""
+    from contextlib import contextmanager
+
+    from sqlalchemy.exc import OperationalError
+
+    real = store.locked
+    calls = []
+
+    @contextmanager
+    def busy_once(chain_id: str) -> Any:
+        calls.append(chain_id)
+        if len(calls) == 1:
+            raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
+        with real(chain_id) as txn:
+            yield txn
+
+    monkeypatch.setattr(store, "locked", busy_once)
+    journal = TargetJournal(store, {"type": "memory", "name": "m"}, sleep=lambda _s: None)
+    lease = journal.acquire("rel-1:dag.drill", purpose="drill", wait=0)
+    assert len(calls) == 2 and active_lease(journal.records()) == lease
+    assert [r.kind for r in journal.records()] == ["lease_acquired"]

@@ -301,35 +301,24 @@ class TargetJournal:
 
         Raises :class:`TargetLeaseBusyError` when the holder keeps it past ``wait``.
         """
+        from sqlalchemy.exc import OperationalError
+
         deadline = time.monotonic() + wait
+        busy = 0
         while True:
             # Read the state and append the lease in one transaction holding the chain: what was
             # decided on is still the state when the lease is written.
-            with self.store.locked(self.chain_id) as txn:
-                records = self._read_state(txn)
-                now = self._now()
-                current = active_lease(records)
-                record = None
-                if current is None or current.holder == holder or current.expired(now):
-                    payload: dict[str, Any] = {
-                        "lease_id": uuid.uuid4().hex,
-                        "holder": holder,
-                        "purpose": purpose,
-                        "release_id": release_id,
-                        "target": self.identity,
-                        "acquired_at": _iso(now),
-                        "expires_at": _iso(now + timedelta(seconds=ttl)),
-                        "unfinished": [
-                            {"drill_id": d.drill_id, "started_seq": d.seq, "end_seq": d.end_seq}
-                            for d in self.unfinished_drills(records)
-                        ],
-                    }
-                    if current is not None:
-                        payload["takes_over"] = {
-                            **current.to_dict(),
-                            "why": "same holder" if current.holder == holder else "expired",
-                        }
-                    record = txn.append("lease_acquired", payload, actor=actor or holder)
+            try:
+                record, current = self._try_acquire(holder, purpose, release_id, ttl, actor)
+            except OperationalError:
+                # The database was busy or the connection dropped: nothing was written (one
+                # transaction); read and decide again, a few times, as appends do.
+                busy += 1
+                if busy > 5:
+                    raise
+                self._loaded = False
+                self._sleep(min(2.0, 0.05 * 2**busy))
+                continue
             if record is not None:
                 self._note(record)  # committed
                 return Lease.from_record(record)
@@ -340,6 +329,37 @@ class TargetJournal:
                     f"{current.expires_at}; waited {wait:g} s (evidence {self.chain_id} #{current.seq})"
                 )
             self._sleep(max(0.0, min(poll, deadline - time.monotonic())))
+
+    def _try_acquire(
+        self, holder: str, purpose: str, release_id: str | None, ttl: float, actor: str | None
+    ) -> tuple[EvidenceRecord | None, Lease | None]:
+        """One look at the chain under its lock: the lease record written, or who holds it."""
+        with self.store.locked(self.chain_id) as txn:
+            records = self._read_state(txn)
+            now = self._now()
+            current = active_lease(records)
+            record = None
+            if current is None or current.holder == holder or current.expired(now):
+                payload: dict[str, Any] = {
+                    "lease_id": uuid.uuid4().hex,
+                    "holder": holder,
+                    "purpose": purpose,
+                    "release_id": release_id,
+                    "target": self.identity,
+                    "acquired_at": _iso(now),
+                    "expires_at": _iso(now + timedelta(seconds=ttl)),
+                    "unfinished": [
+                        {"drill_id": d.drill_id, "started_seq": d.seq, "end_seq": d.end_seq}
+                        for d in self.unfinished_drills(records)
+                    ],
+                }
+                if current is not None:
+                    payload["takes_over"] = {
+                        **current.to_dict(),
+                        "why": "same holder" if current.holder == holder else "expired",
+                    }
+                record = txn.append("lease_acquired", payload, actor=actor or holder)
+        return record, current
 
     def release(self, lease: Lease, *, actor: str | None = None) -> None:
         """Give the lease back (a no-op when it was already released or taken over).

@@ -110,18 +110,28 @@ class DataDriftCheckOperator(_DataCheckOperator):
     :param artifact_dir: where the HTML report is written (templated; default
         ``$AIRFLOW_HOME/release_gates/artifacts/<release_id>``). XCom carries only its URI.
     :param report_rows: rows per side the HTML report is rendered from.
+    :param html_report: write Evidently's HTML report (False: the verdict only; on large data the
+        check then never imports Evidently unless a column needs a small-sample p-value test).
     """
 
     check_kind: ClassVar[str] = "drift"
     template_fields: Sequence[str] = (*_DataCheckOperator.template_fields, "artifact_dir")
     ui_color = "#fef7e0"
 
-    def __init__(self, *, artifact_dir: str | None = None, report_rows: int = 5000, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        artifact_dir: str | None = None,
+        report_rows: int = 5000,
+        html_report: bool = True,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         if report_rows < 1:
             raise ValueError(f"{self.task_id}: report_rows must be at least 1")
         self.artifact_dir = artifact_dir
         self.report_rows = report_rows
+        self.html_report = html_report
 
     def run_check(self, spec: DriftCheck, policy: ReleasePolicy | None, context: Context) -> CheckResult:
         from release_gates.inputs.drift import run_drift_check
@@ -130,7 +140,7 @@ class DataDriftCheckOperator(_DataCheckOperator):
             spec,
             self.dataset_catalog(policy, context, base_dir=self.resolved_base_dir(policy)),
             check_id=self.check_id,
-            artifact_dir=self._artifact_dir(),
+            artifact_dir=self._artifact_dir() if self.html_report else None,
             report_rows=self.report_rows,
         )
 

@@ -52,6 +52,9 @@ def release_params(policy: ReleasePolicy | None = None) -> dict[str, Param]:
     used = referenced_params(policy) if policy is not None else None
 
     def needed(name: str) -> bool:
+        # An asset-triggered release takes its model from the registry event (operators.release_trigger).
+        if policy is not None and policy.release.trigger is not None and name.startswith("model_"):
+            return False
         return used is None or name in used
 
     return {
@@ -135,7 +138,8 @@ def build_release_dag(
     )
     with DAG(
         dag_id=dag_id,
-        schedule=schedule,
+        # A policy's release.trigger schedules the release on its registry Asset (else manual only).
+        schedule=schedule if schedule is not None or policy.release.trigger is None else _trigger(policy),
         start_date=start_date,
         catchup=False,
         params=release_params(policy),
@@ -192,6 +196,13 @@ def build_release_dag(
         seal = SealReleaseOperator(task_id="seal", approval_tasks=approval_tasks, retries=2, **common)
         [hold, promote, rollback] >> seal
     return dag
+
+
+def _trigger(policy: ReleasePolicy) -> list[Any]:
+    from airflow.sdk import Asset
+
+    assert policy.release.trigger is not None
+    return [Asset(policy.release.trigger.asset)]
 
 
 def _score_step(policy: ReleasePolicy, start: Any, common: dict[str, Any]) -> list[Any]:
@@ -434,6 +445,10 @@ def _promotion(policy: ReleasePolicy, common: dict[str, Any]) -> tuple[Any, Any]
     promote = PromoteModelOperator(
         task_id="promote", target=target, version=policy.deployment.version, stable_timeout=timeout, **kwargs
     )
+    if policy.deployment.promoted_asset:  # an event per promotion, e.g. for monitoring to follow
+        from airflow.sdk import Asset
+
+        promote.outlets = [Asset(policy.deployment.promoted_asset)]
     return promote, RollbackOperator(
         task_id="rollback",
         target=target,

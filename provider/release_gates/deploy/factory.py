@@ -40,6 +40,12 @@ def build_target(
         "clock": clock,
         "sleep": sleep,
     }
+    if spec.type == "mlflow_alias":
+        from release_gates.deploy.mlflow_alias import DEFAULT_ALIAS, MlflowAliasTarget
+
+        # ``clients`` gives the MLflow client here (see release_gates.operators.aws.deployment_target).
+        alias = spec.alias or DEFAULT_ALIAS
+        return MlflowAliasTarget(clients("mlflow"), model=spec.name, alias=alias, **common)
     if spec.type == "lambda":
         if not spec.alias:
             raise ValueError("a lambda target needs an alias")
@@ -59,6 +65,8 @@ def spec_identity(spec: DeploymentTargetSpec) -> dict[str, Any]:
     its lease and its Airflow pool are named after, known at DAG parse."""
     if spec.type == "lambda":
         return {"type": "lambda", "name": spec.name, "alias": spec.alias}
+    if spec.type == "mlflow_alias":
+        return {"type": "mlflow_alias", "name": spec.name, "alias": spec.alias or "champion"}
     if spec.type == "ecs":
         return {"type": "ecs", "name": spec.name, "cluster": spec.cluster or "default"}
     if spec.type == "sagemaker":

@@ -77,11 +77,17 @@ def preflight_inputs(
     *,
     overrides: Mapping[str, Any] | str | None = None,
     render: Render = _identity,
+    candidate_pinned: bool = False,
 ) -> list[PreflightProblem]:
-    """Every problem with the inputs this release will read, in policy order (empty: all usable)."""
+    """Every problem with the inputs this release will read, in policy order (empty: all usable).
+
+    ``candidate_pinned``: the candidate was already resolved and pinned from a registry at start
+    (its file is checked there), so its templated run parameters are not read here.
+    """
     checker = _Preflight(policy, render)
     checker.datasets(overrides)
-    checker.candidate()
+    if not candidate_pinned:
+        checker.candidate()
     checker.checks()
     return checker.problems
 
@@ -215,11 +221,15 @@ class _Preflight:
             return
         uri = self.rendered("candidate model uri", candidate.uri)
         pin = self.rendered("candidate model sha256", candidate.sha256)
-        if uri is not None:
+        registry = str(uri).strip().startswith("models:/")
+        if uri is not None and not str(pin or "").strip() and not registry:
+            self.problem("candidate model", "a model file needs its sha256 pin (models:/ is pinned at start)")
+        elif uri is not None:
             self.model_file("candidate model", str(uri), str(pin or ""))
 
     def model_file(self, subject: str, uri: str, pin: str) -> None:
-        if "://" in uri.removeprefix("file://"):
+        # Remote files are read by the steps; a models:/ version is resolved and pinned by start itself.
+        if "://" in uri.removeprefix("file://") or uri.strip().startswith("models:/"):
             return
         from release_gates.scoring.loaders import model_path
 

@@ -110,13 +110,20 @@ class ModelRef(PolicyModel):
 
 
 class DeploymentTargetSpec(PolicyModel):
-    type: Literal["ecs", "lambda", "sagemaker", "s3_pointer"] = Field(
-        description="Platform: ecs, lambda, sagemaker or s3_pointer."
+    type: Literal["ecs", "lambda", "sagemaker", "s3_pointer", "mlflow_alias"] = Field(
+        description="Platform: ecs, lambda, sagemaker, s3_pointer or mlflow_alias (an MLflow registry alias)."
     )
-    name: str = Field(min_length=1, description="Service/function/endpoint name, or bucket/key.")
+    name: str = Field(
+        min_length=1, description="Service/function/endpoint name, bucket/key, or registered model name."
+    )
     cluster: str | None = Field(default=None, description="ECS: the cluster.")
     alias: str | None = Field(
-        default=None, description="Lambda: the alias that serves (required for lambda)."
+        default=None,
+        description="Lambda: the alias that serves (required for lambda); mlflow_alias: default champion.",
+    )
+    mlflow_conn_id: str = Field(
+        default="mlflow_default",
+        description="mlflow_alias: Airflow connection of the MLflow registry (none: MLFLOW_TRACKING_URI).",
     )
     health_url: str | None = Field(default=None, description="URL probed after a change (smoke check).")
     aws_conn_id: str = Field(default="aws_default", description="Airflow AWS connection.")

@@ -41,6 +41,23 @@ def monitoring_timetable(policy: ReleasePolicy) -> Any:
     return CronDataIntervalTimetable(schedule, timezone="UTC")
 
 
+def _schedule(policy: ReleasePolicy) -> Any:
+    """The window timetable, or — with ``follow_promotions`` — it or a promotion event, whichever
+    comes first (Airflow's ``AssetOrTimeSchedule``): monitoring follows the version that is live."""
+    assert policy.monitoring is not None
+    if not policy.monitoring.follow_promotions:
+        return monitoring_timetable(policy)
+    asset = policy.deployment.promoted_asset if policy.deployment else None
+    if not asset:
+        raise ValueError(
+            f"{policy.source}: monitoring.follow_promotions needs deployment.promoted_asset (the Asset the "
+            "promote step emits)"
+        )
+    from airflow.sdk import Asset, AssetOrTimeSchedule
+
+    return AssetOrTimeSchedule(timetable=monitoring_timetable(policy), assets=[Asset(asset)])
+
+
 def build_monitoring_dag(
     policy_path: str | Path,
     *,
@@ -77,7 +94,7 @@ def build_monitoring_dag(
     )
     with DAG(
         dag_id=dag_id,
-        schedule=monitoring_timetable(policy),
+        schedule=_schedule(policy),
         start_date=begin,
         catchup=dag_kwargs.pop("catchup", monitoring.catchup),
         max_active_runs=dag_kwargs.pop("max_active_runs", 1),

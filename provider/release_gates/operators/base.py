@@ -77,11 +77,18 @@ def render_policy_values(operator: BaseOperator, value: Any, context: Context) -
 
 def render_candidate(operator: BaseOperator, policy: ReleasePolicy, context: Context) -> Candidate:
     """The policy's ``candidate:`` with its templates (``{{ params.model_uri }}``) rendered for this run."""
+    from release_gates.operators.mlflow_registry import pinned_candidate, release_registry_pin
     from release_gates.policy import Candidate
 
     assert policy.candidate is not None
     raw = policy.candidate.model_dump(mode="json", exclude_none=True)
-    return Candidate.model_validate(render_policy_values(operator, raw, context))
+    pin = release_registry_pin(operator)
+    if pin is not None:  # a models:/ candidate pinned at start: the pin, never this run's parameters
+        raw = {**raw, "uri": pin["uri"], "sha256": pin["sha256"]}
+    candidate = Candidate.model_validate(render_policy_values(operator, raw, context))
+    if pin is None:
+        return candidate
+    return pinned_candidate(candidate, pin, str(getattr(operator, "release_id", "")))
 
 
 class BaseCheckOperator(EvidenceWriterMixin, BaseOperator):

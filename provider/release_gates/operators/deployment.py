@@ -129,9 +129,12 @@ class PromoteModelOperator(_DeploymentActionOperator):
         from airflow.sdk.exceptions import AirflowFailException
 
         from release_gates.deploy.actions import change_version
+        from release_gates.operators.mlflow_registry import registry_promotion_guard
 
         store = self.evidence_store
         version = target.normalize_version(str(self.version))
+        # A registry alias: the version the release pinned, still with the bytes it judged (else refused).
+        version = registry_promotion_guard(self, target, version, context)
         recheck = self._identity_recheck(target, version, store)
         if recheck is not None and recheck["refused"]:
             record = self._refusal(target, version, recheck)

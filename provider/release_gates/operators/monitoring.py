@@ -185,11 +185,16 @@ class EvaluateWindowOperator(_MonitorStep):
         except Exception as exc:  # the log or the reference could not be read: monitoring is blind
             self.log.exception("Could not read the data of window %s", window.key)
             evaluation = self._unreadable(run, exc)
+        from release_gates.monitoring.registry_alias import alias_priority, watched_results
+
+        # A registry alias must serve a version a sealed release promoted (P1 otherwise).
+        evaluation.results.extend(watched_results(run))
         verdicts = []
         for check, raw in evaluation.results:
             result = raw.model_copy(update={"inputs": {**raw.inputs, "policy_sha256": run.policy.sha256}})
             seq = self._append(run, "check_result", result.to_dict())
-            verdicts.append(verdict_of(plan.monitoring.priorities, check, result.to_dict(), seq=seq))
+            verdict = verdict_of(plan.monitoring.priorities, check, result.to_dict(), seq=seq)
+            verdicts.append(alias_priority(verdict))
             self.log.info("%s %s: %s", result.status.value, result.check_id, result.summary)
         payload = {
             "window": window.to_dict(),

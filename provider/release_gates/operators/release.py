@@ -114,6 +114,10 @@ class StartReleaseOperator(_ReleaseStep):
         inputs = dict(self.release_inputs)
         # Before the chain opens: a run that asks for more than the policy allows never starts.
         inputs["datasets"] = self._allowed_overrides(policy, inputs.get("datasets"))
+        # The registry event that triggered the run; a models:/ candidate pinned (operators.mlflow_registry).
+        from release_gates.operators.mlflow_registry import refuse_start, start_registry_inputs
+
+        registry_problem = start_registry_inputs(self, policy, inputs, context)
         model_uri, pinned = str(inputs.get("model_uri") or ""), str(inputs.get("model_sha256") or "")
         model_path = Path(model_uri.removeprefix("file://"))
         if model_uri and "://" not in model_uri.removeprefix("file://") and model_path.is_file():
@@ -146,6 +150,8 @@ class StartReleaseOperator(_ReleaseStep):
         except PolicySnapshotError as exc:
             raise AirflowFailException(f"{exc}; the release does not start") from None
         seq = self._open_chain(payload, context)
+        if registry_problem is not None:
+            refuse_start(self, registry_problem, context)
         self._preflight(policy, context, began)
         self.log.info("Release %s of %s started (evidence #%d)", self.release_id, policy.release.model, seq)
         for name, override in inputs["datasets"].items():
@@ -161,11 +167,13 @@ class StartReleaseOperator(_ReleaseStep):
 
         from release_gates.inputs.preflight import RELEASE_REFUSED, format_problems, preflight_inputs
         from release_gates.operators.base import render_policy_values
+        from release_gates.operators.mlflow_registry import registry_pin
 
         problems = preflight_inputs(
             policy,
             overrides=self.release_inputs.get("datasets"),
             render=lambda value: render_policy_values(self, value, context),
+            candidate_pinned=registry_pin(self._records()) is not None,
         )
         elapsed = time.monotonic() - began
         if not problems:

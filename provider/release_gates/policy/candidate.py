@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from release_gates.kinds.fields import Identifier, PolicyModel, is_templated
 from release_gates.policy.problems import Problems, suggest
@@ -27,8 +27,21 @@ DEFAULT_VERIFY_ROWS = 500
 class Candidate(PolicyModel):
     """The model file being released, pinned by its sha256 (checked before it is deserialised)."""
 
-    uri: str = Field(min_length=1, description="Model file: a path or file:// URI (templated).")
-    sha256: str = Field(min_length=1, description="sha256 of the model file (templated).")
+    uri: str = Field(
+        min_length=1,
+        description="Model file: a path or file:// URI, or a registry version models:/<name>/<version> "
+        "(MLflow; templated).",
+    )
+    sha256: str = Field(
+        default="",
+        description="sha256 of the model file (templated); may be empty only for a models:/ candidate, "
+        "whose file is hashed once when the release starts and pinned from then on.",
+    )
+    mlflow_conn_id: str = Field(
+        default="mlflow_default",
+        description="models:/ candidates: Airflow connection of the MLflow registry "
+        "(none: MLFLOW_TRACKING_URI).",
+    )
     format: Literal["skops", "onnx"] = Field(
         default="skops", description="Model file format: skops (trusted types only) or onnx (extra [onnx])."
     )
@@ -45,9 +58,16 @@ class Candidate(PolicyModel):
     @field_validator("sha256")
     @classmethod
     def _sha(cls, value: str) -> str:
-        if not is_templated(value) and not re.fullmatch(r"[0-9a-f]{64}", value):
+        if value and not is_templated(value) and not re.fullmatch(r"[0-9a-f]{64}", value):
             raise ValueError("must be 64 lower-case hex characters (a sha256 digest) or a template")
         return value
+
+    @model_validator(mode="after")
+    def _pinned(self) -> Candidate:
+        # A file is pinned by the policy (or the run); a registry version is pinned at release start.
+        if not self.sha256 and not is_templated(self.uri) and not self.uri.strip().startswith("models:/"):
+            raise ValueError("sha256 is required for a model file (only a models:/ candidate may omit it)")
+        return self
 
 
 class Scoring(PolicyModel):

@@ -252,6 +252,11 @@ class Monitoring(PolicyModel):
         default="@daily", description="When the monitoring DAG runs: cron, a preset (@daily) or a duration."
     )
     start_date: datetime | date | None = Field(default=None, description="First window (default: the DAG's).")
+    follow_promotions: bool = Field(
+        default=False,
+        description="Also run when a release promotes (on deployment.promoted_asset), so monitoring "
+        "follows the version that is live.",
+    )
     catchup: bool = Field(default=False, description="Run missed windows (Airflow catchup).")
     source: InferenceLog = Field(description="The production inference log.")
     reference: str | None = Field(

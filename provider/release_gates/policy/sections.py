@@ -38,6 +38,20 @@ class BinaryLabels(PolicyModel):
         return self.label_values[0] if self.label_values else 0
 
 
+class ReleaseTrigger(PolicyModel):
+    """What starts a release besides a manual trigger: an Airflow Asset event from the model registry."""
+
+    asset: str = Field(
+        min_length=1,
+        description="Asset URI whose events start the release DAG (schedule=[Asset]); each event's extra "
+        "names the registry version: {model, version, uri[, sha256]}.",
+        examples=["mlflow://registry/income-classifier"],
+    )
+    registered_model: str | None = Field(
+        default=None, description="Registered model name the events must name (default: release.model)."
+    )
+
+
 class Release(PolicyModel):
     model: str = Field(
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
@@ -51,6 +65,10 @@ class Release(PolicyModel):
         "release_gates.policy.tiers); shown on every report and notice.",
     )
     description: str = Field(default="", description="What the model decides, in one sentence.")
+    trigger: ReleaseTrigger | None = Field(
+        default=None,
+        description="Start the release on a registry Asset event (default: manual trigger only).",
+    )
 
 
 class OwnerRole(PolicyModel):
@@ -270,4 +288,9 @@ class Deployment(PolicyModel):
     version: str = Field(default="{{ params.model_version }}", description="Version to promote (templated).")
     stable_timeout: Duration = Field(
         default=timedelta(minutes=15), description="How long the target may take to become stable."
+    )
+    promoted_asset: str | None = Field(
+        default=None,
+        description="Asset URI the promote step emits an event on (extra: model, version, release, target); "
+        "monitoring.follow_promotions schedules the monitoring DAG on it.",
     )

@@ -442,9 +442,11 @@ def _promotion(policy: ReleasePolicy, common: dict[str, Any]) -> tuple[Any, Any]
         "pool": target_pool_name(policy.deployment.target),
     }
     timeout = int(policy.deployment.stable_timeout.total_seconds())
+    registry = policy.deployment.registry
     promote = PromoteModelOperator(
-        task_id="promote", target=target, version=policy.deployment.version, stable_timeout=timeout, **kwargs
-    )
+        task_id="promote", target=target, version=policy.deployment.version, stable_timeout=timeout,
+        registry=registry.model_dump(mode="json", exclude_none=True) if registry else None, **kwargs,
+    )  # fmt: skip
     if policy.deployment.promoted_asset:  # an event per promotion, e.g. for monitoring to follow
         from airflow.sdk import Asset
 

@@ -111,13 +111,17 @@ class PromoteModelOperator(_DeploymentActionOperator):
     :param stable_timeout: how long to wait for the platform to settle (seconds or ``15m``).
     :param lease_wait: how long to wait while another run's drill, promotion or rollback holds the
         target's lease (seconds or ``30m``); past it the task fails and Airflow retries it.
+    :param registry: the policy's ``deployment.registry`` (templated): its model package is approved
+        after the identity re-check and before the target changes; a package that is not pending
+        refuses the promotion (:mod:`release_gates.operators.sagemaker_registry`).
     """
 
-    template_fields: Sequence[str] = (*_DeploymentActionOperator.template_fields, "version")
+    template_fields: Sequence[str] = (*_DeploymentActionOperator.template_fields, "version", "registry")
 
-    def __init__(self, *, version: str, **kwargs: Any) -> None:
+    def __init__(self, *, version: str, registry: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.version = version
+        self.registry = registry
 
     def execute(self, context: Context) -> dict[str, Any]:
         target = self._deployment()
@@ -141,6 +145,8 @@ class PromoteModelOperator(_DeploymentActionOperator):
             seq = self._append("promotion", record, context)
             self.log.error("%s (evidence %s #%d)", record["summary"], self.release_id, seq)
             raise AirflowFailException(f"{record['summary']} (evidence {self.release_id} #{seq})")
+        if self.registry:
+            self._approve_in_registry(target, version, context)
         # A retried promotion finds the candidate already live: what came before is in the first record.
         earlier = [
             p
@@ -171,6 +177,25 @@ class PromoteModelOperator(_DeploymentActionOperator):
             "release_id": self.release_id,
             "evidence_seq": seq,
         }
+
+    def _approve_in_registry(self, target: DeploymentTarget, version: str, context: Context) -> None:
+        """Approve the registry's package; anything but an approval refuses the promotion, recorded."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from release_gates.operators.sagemaker_registry import approve_in_registry, registry_refusal
+
+        approval = approve_in_registry(self, dict(self.registry or {}), self.release_id, version, context)
+        if approval["status"] == "approved":
+            self.log.info(
+                "%s (evidence %s #%d)", approval["summary"], self.release_id, approval["evidence_seq"]
+            )
+            return
+        # Refused or an AWS error (botocore already retried it): the promotion is refused, not retried,
+        # so the rollback step finds a refused promotion and leaves the target alone.
+        record = registry_refusal(approval, target.identity(), version)
+        seq = self._append("promotion", record, context)
+        self.log.error("%s (evidence %s #%d)", record["summary"], self.release_id, seq)
+        raise AirflowFailException(f"{record['summary']} (evidence {self.release_id} #{seq})")
 
     def _identity_recheck(
         self, target: DeploymentTarget, version: str, store: EvidenceStore

@@ -618,8 +618,10 @@ class SealReleaseOperator(_ReleaseStep):
             # holds — never one recomputed now (the policy may have changed since the seal).
             summary = dict(store.records(self.release_id, kind="release_sealed")[0].payload)
         else:
+            from release_gates.operators.sagemaker_registry import seal_registry
             from release_gates.reports.seal import attestation_until_sealed
 
+            summary.update(seal_registry(self, policy, decision.value, reasons, context))
             attestation = self._attest(store, policy, records, summary)  # first: the report lists it
             report_files = self._report(store, summary)
             with attestation_until_sealed(attestation):

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from release_gates.kinds.common import DeploymentTargetSpec
 from release_gates.kinds.fields import Duration, PolicyModel, is_templated
+from release_gates.policy.sagemaker_registry import SageMakerModelPackageRegistry
 from release_gates.results import Severity
 
 
@@ -293,4 +294,9 @@ class Deployment(PolicyModel):
         default=None,
         description="Asset URI the promote step emits an event on (extra: model, version, release, target); "
         "monitoring.follow_promotions schedules the monitoring DAG on it.",
+    )
+    registry: SageMakerModelPackageRegistry | None = Field(
+        default=None,
+        description="The model registry entry the release approves after every gate and sign-off, and "
+        "rejects when it is held (optional).",
     )

@@ -420,6 +420,44 @@ def object_path(name: str, uri: str) -> Any:
     return _object_path(name, uri)
 
 
+def arrow_filesystem(name: str, uri: str) -> tuple[Any, str]:
+    """A pyarrow filesystem and the path in it for an object URI (for scans that stream batches).
+
+    ``s3://[conn_id@]bucket/key`` uses pyarrow's native S3 client with the credentials, region and
+    ``endpoint_url`` of the Airflow AWS connection (default ``aws_default``); any other scheme wraps
+    the fsspec filesystem Airflow's ``ObjectStoragePath`` resolves for it.
+    """
+    parts = urlsplit(uri)
+    if parts.scheme.lower() in ("s3", "s3a"):
+        from pyarrow.fs import S3FileSystem
+
+        conn_id = unquote(parts.username or "") or "aws_default"
+        try:
+            from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+            hook = AwsBaseHook(aws_conn_id=conn_id, client_type="s3")
+            credentials = hook.get_credentials()
+            endpoint = hook.conn_config.endpoint_url
+            filesystem = S3FileSystem(
+                access_key=credentials.access_key,
+                secret_key=credentials.secret_key,
+                session_token=credentials.token,
+                region=hook.region_name or "us-east-1",
+                endpoint_override=endpoint,
+                scheme=urlsplit(endpoint).scheme if endpoint else "https",
+            )
+        except Exception as exc:
+            raise DatasetError(
+                f"dataset {name!r} ({mask_password(uri)}): no S3 access through connection {conn_id!r}: "
+                f"{describe_error(exc)}"
+            ) from None
+        return filesystem, f"{parts.hostname or ''}{parts.path}"
+    from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+    path = _object_path(name, uri)
+    return PyFileSystem(FSSpecHandler(path.fs)), str(path.path)
+
+
 def folder_fingerprint(name: str, folder: Path) -> dict[str, Any]:
     """A folder of Parquet files (Hive partitions): sha256 of the canonical JSON
     ``{"format": "release-gates-folder-v1", "files": [[relative path, sha256, bytes], …]}`` in path order,
@@ -446,11 +484,11 @@ def _object_path(name: str, uri: str) -> Any:
 
 
 def _object_fingerprint(name: str, uri: str, *, chunk_size: int = 1 << 20) -> dict[str, Any]:
-    path = _object_path(name, uri)
+    filesystem, path = arrow_filesystem(name, uri)
     digest = hashlib.sha256()
     size = 0
     try:
-        with path.open("rb") as handle:
+        with filesystem.open_input_stream(path) as handle:
             while chunk := handle.read(chunk_size):
                 digest.update(chunk)
                 size += len(chunk)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from release_gates.aggregates.engine import EngineSettings
+from release_gates.aggregates.settings import EngineSettings
 
 _KEYS = ("memory_limit", "threads", "timeout", "temp_directory", "pandas_max_rows")
 

@@ -34,10 +34,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from release_gates.aggregates.settings import EngineSettings
 from release_gates.exceptions import (
     AggregateMemoryError,
     AggregateTimeoutError,
@@ -48,60 +48,25 @@ if TYPE_CHECKING:
     from release_gates.datasets import ConnectionResolver, DatasetLocation, SqlSource
     from release_gates.policy import Dataset
 
+__all__ = [
+    "REGISTERED",
+    "AggregateSource",
+    "DuckDBSource",
+    "EngineSettings",
+    "SqlAlchemySource",
+    "open_frame",
+    "open_source",
+    "prefers_pandas",
+    "require_columns",
+    "row_count_hint",
+]
+
 log = logging.getLogger(__name__)
 
 #: Relation name of a registered pyarrow dataset or in-memory table in the DuckDB connection.
 REGISTERED = "rg_source"
 
-_MEMORY = re.compile(r"^\d+(?:\.\d+)?\s*(?:[KMGT]i?B|B)$", re.IGNORECASE)
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
-
-
-@dataclass(frozen=True)
-class EngineSettings:
-    """How much of the worker the engine may use (see :mod:`release_gates.aggregates.config`)."""
-
-    #: DuckDB ``memory_limit`` (``"512MB"``, ``"2GiB"``); past it, a query spills or stops.
-    memory_limit: str = "1GB"
-    #: DuckDB worker threads; None: one per core.
-    threads: int | None = None
-    #: Stop a query after this many seconds (DuckDB interrupts it; PostgreSQL ``statement_timeout``).
-    timeout_seconds: float | None = None
-    #: Spill folder for out-of-core operators; None: a fresh folder under the system temp directory.
-    temp_directory: str | None = None
-    #: Seconds between two progress lines of a running query.
-    progress_every: float = 5.0
-    #: Files up to this many rows (and frames already in memory) are counted with pandas.
-    pandas_max_rows: int = 100_000
-
-    def __post_init__(self) -> None:
-        if not _MEMORY.match(self.memory_limit.strip()):
-            raise DatasetError(
-                f"aggregate memory limit {self.memory_limit!r} is not a size such as 512MB or 2GiB"
-            )
-        if self.threads is not None and self.threads < 1:
-            raise DatasetError(f"aggregate threads must be at least 1, not {self.threads}")
-        if self.timeout_seconds is not None and self.timeout_seconds <= 0:
-            raise DatasetError(f"aggregate timeout must be positive, not {self.timeout_seconds}")
-        if self.pandas_max_rows < 0:
-            raise DatasetError(f"aggregate pandas_max_rows must be >= 0, not {self.pandas_max_rows}")
-
-    @classmethod
-    def parse(cls, values: Mapping[str, str]) -> EngineSettings:
-        """Settings from configuration strings (keys as in :mod:`~release_gates.aggregates.config`)."""
-        try:
-            threads = int(values["threads"]) if values.get("threads") else None
-            timeout = float(values["timeout"]) if values.get("timeout") else None
-            pandas_max = int(values["pandas_max_rows"]) if values.get("pandas_max_rows") else None
-        except ValueError as exc:
-            raise DatasetError(f"aggregate engine configuration: {exc}") from None
-        settings = cls(
-            memory_limit=values.get("memory_limit") or cls.memory_limit,
-            threads=threads,
-            timeout_seconds=timeout,
-            temp_directory=values.get("temp_directory") or None,
-        )
-        return settings if pandas_max is None else replace(settings, pandas_max_rows=pandas_max)
 
 
 class AggregateSource(Protocol):
@@ -230,6 +195,8 @@ def _duckdb(settings: EngineSettings) -> Iterator[Any]:
         config["threads"] = settings.threads
     con = duckdb.connect(":memory:", config=config)
     try:
+        # Naive timestamps are UTC here as everywhere in the provider (monitoring.source).
+        con.execute("SET TimeZone = 'UTC'")
         con.execute("SET enable_progress_bar = true")
         con.execute("SET enable_progress_bar_print = false")
         yield con
@@ -271,31 +238,31 @@ def _file_relation(location: DatasetLocation) -> str:
         if not any(path.rglob("*.parquet")):
             raise DatasetError(f"dataset {location.name!r} ({path}): no Parquet files in the folder")
         pattern = _literal(str(path / "**" / "*.parquet"))
-        return f"read_parquet([{pattern}], hive_partitioning = true, union_by_name = true)"
+        # Partition values stay text, as pyarrow reads them for pandas (hour=07 is "07", not 7).
+        options = "hive_partitioning = true, hive_types_autocast = false, union_by_name = true"
+        return f"read_parquet([{pattern}], {options})"
     if not path.is_file():
         raise DatasetError(f"dataset {location.name!r}: file not found: {path}")
     if location.format == "parquet":
         return f"read_parquet([{_literal(str(path))}])"
-    return f"read_csv([{_literal(str(path))}], header = true)"
+    # Types as pandas infers them: DuckDB alone would also read yes/no, t/f as BOOLEAN (pandas keeps
+    # the text), so a group called "yes" would be spelled "True" on one path and "yes" on the other.
+    types = "auto_type_candidates = ['BIGINT', 'DOUBLE', 'VARCHAR']"
+    return f"read_csv([{_literal(str(path))}], header = true, {types})"
 
 
 def _object_dataset(location: DatasetLocation) -> Any:
-    """A pyarrow dataset over the object (or prefix) through the filesystem Airflow resolves for it."""
+    """A pyarrow dataset over the object (or a prefix of Hive partitions), scanned in batches."""
     import pyarrow.dataset as ds
-    from pyarrow.fs import FSSpecHandler, PyFileSystem
+    from pyarrow.fs import FileType
 
-    from release_gates.datasets import describe_error, mask_password, object_path
+    from release_gates.datasets import arrow_filesystem, describe_error, mask_password
 
-    path = object_path(location.name, location.uri)
+    filesystem, path = arrow_filesystem(location.name, location.uri)
     try:
-        filesystem = PyFileSystem(FSSpecHandler(path.fs))
-        target = str(path.path)
-        folder = path.is_dir()
+        folder = filesystem.get_file_info(path).type == FileType.Directory
         return ds.dataset(
-            target,
-            filesystem=filesystem,
-            format=location.format,
-            partitioning="hive" if folder else None,
+            path, filesystem=filesystem, format=location.format, partitioning="hive" if folder else None
         )
     except Exception as exc:
         raise DatasetError(

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
     from sqlalchemy import Connection, Engine
 
+    from release_gates.aggregates.engine import AggregateSource
+
 
 @dataclass(frozen=True)
 class CalibrationCounts:
@@ -202,6 +204,43 @@ def count_calibration_sql(
         positive=positive,
         negative=negative,
         source=f"sql:{bind.dialect.name}",
+    )
+
+
+def count_calibration_source(
+    source: AggregateSource,
+    *,
+    score: str,
+    label: str,
+    sensitive: Sequence[str],
+    positive: Any = 1,
+    negative: Any = 0,
+    bins: int = 10,
+) -> CalibrationCounts:
+    """The same count through the aggregate engine (DuckDB over files, or the dataset's database)."""
+    available = source.columns()
+    missing = [c for c in [*sensitive, label, score] if c not in available]
+    if missing:
+        raise FairnessInputError(f"dataset {source.name!r} has no column(s) {', '.join(map(repr, missing))}")
+    s = source.quote(score)
+    # Edges as literals (our own floats, repr round-trips): the same CASE bins as count_calibration_sql.
+    whens = " ".join(f"WHEN {s} < {edge!r} THEN {i}" for i, edge in enumerate(_bin_edges(bins)))
+    binned = f"CASE {whens} ELSE {bins - 1} END"
+    keys = ", ".join([*(source.quote(c) for c in sensitive), binned, source.quote(label)])
+    rows = source.fetch(f"SELECT {keys}, COUNT(*), SUM({s}) FROM {source.relation} GROUP BY {keys}")
+    bad = source.fetch(
+        f"SELECT SUM(CASE WHEN {s} IS NULL THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN {s} < 0 OR {s} > 1 THEN 1 ELSE 0 END) FROM {source.relation}"
+    )[0]
+    _score_problem(score, int(bad[0] or 0), int(bad[1] or 0))
+    return _fold(
+        rows,
+        features=sensitive,
+        bins=bins,
+        label=label,
+        positive=positive,
+        negative=negative,
+        source="duckdb" if source.dialect == "duckdb" else f"sql:{source.dialect}",
     )
 
 

@@ -2,7 +2,8 @@
 
 Every number of the fairness check comes from one table of outcome counts (TP, FP, TN, FN per finest
 subgroup), built by a single grouped aggregation — :func:`count_outcomes` in memory, or
-:func:`count_outcomes_sql` as one ``GROUP BY`` pushed down to the database. See
+:func:`count_outcomes_source` as one ``GROUP BY`` through the aggregate engine (DuckDB over files, the
+dataset's own database for SQL; :func:`count_outcomes_sql` for a SQLAlchemy engine at hand). See
 :mod:`release_gates.checks.fairness` for how they are judged.
 """
 
@@ -19,6 +20,8 @@ from release_gates.exceptions import FairnessInputError
 if TYPE_CHECKING:
     import pandas as pd
     from sqlalchemy import Connection, Engine
+
+    from release_gates.aggregates.engine import AggregateSource
 
 MISSING = "(missing)"
 METRICS = ("selection_rate", "base_rate", "tpr", "fpr", "fnr", "precision", "error_rate")
@@ -81,9 +84,19 @@ class OutcomeCounts:
         return dict(sorted(out.items()))
 
 
+def _is_missing(value: Any) -> bool:
+    """None, NaN, and pandas' own missing markers (``pd.NA`` of nullable columns, ``NaT``), which the
+    engines return as NULL: all one missing group (matched by type name, so pandas need not load)."""
+    return (
+        value is None
+        or (isinstance(value, float) and math.isnan(value))
+        or type(value).__name__ in ("NAType", "NaTType")
+    )
+
+
 def _group_value(value: Any) -> str:
-    """One spelling per group value on every path (pandas, SQLite, PostgreSQL)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    """One spelling per group value on every path (pandas, DuckDB, SQLite, PostgreSQL)."""
+    if _is_missing(value):
         return MISSING
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
@@ -92,7 +105,7 @@ def _group_value(value: Any) -> str:
 
 def _outcome(value: Any, column: str, positive: Any, negative: Any) -> bool | None:
     """True for the positive class, False for the negative one, None for anything else."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if _is_missing(value):
         return None
     for candidate, verdict in ((positive, True), (negative, False)):
         if value == candidate or str(value) == str(candidate):
@@ -214,6 +227,47 @@ def count_outcomes_sql(
     )
     dialect = bind.dialect.name
     return OutcomeCounts(features=tuple(sensitive), cells=cells, source=f"sql:{dialect}")
+
+
+def count_outcomes_source(
+    source: AggregateSource,
+    *,
+    label: str,
+    prediction: str,
+    sensitive: Sequence[str],
+    positive: Any = 1,
+    negative: Any = 0,
+    where: str | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> OutcomeCounts:
+    """The same count as one ``GROUP BY`` through the aggregate engine (DuckDB over files, or the
+    dataset's own database): only the grouped counts cross into Python, whatever the row count.
+
+    ``where`` (SQL over quoted identifiers, values as ``:name`` in ``params``) restricts the rows,
+    e.g. to a monitoring window."""
+    columns = list(dict.fromkeys([*sensitive, label, prediction]))
+    available = source.columns()
+    missing = [c for c in columns if c not in available]
+    if missing:
+        raise FairnessInputError(
+            f"dataset {source.name!r} has no column(s) {', '.join(map(repr, missing))} "
+            f"(has: {', '.join(available[:20])})"
+        )
+    keys = ", ".join(source.quote(c) for c in columns)
+    condition = f" WHERE {where}" if where else ""
+    rows = source.fetch(f"SELECT {keys}, COUNT(*) FROM {source.relation}{condition} GROUP BY {keys}", params)
+    index = {c: i for i, c in enumerate(columns)}
+    order = [index[c] for c in [*sensitive, label, prediction]]
+    cells = _cells_from_rows(
+        ((*(row[i] for i in order), row[-1]) for row in rows),
+        n_features=len(sensitive),
+        label=label,
+        prediction=prediction,
+        positive=positive,
+        negative=negative,
+    )
+    origin = "duckdb" if source.dialect == "duckdb" else f"sql:{source.dialect}"
+    return OutcomeCounts(features=tuple(sensitive), cells=cells, source=origin)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,9 +1,12 @@
 """Inputs of ``kind: fairness``: outcome counts per subgroup, counted where the data lives.
 
-A SQL table is counted in its database with one ``GROUP BY`` (only the grouped counts come back, so
-client memory stays flat whatever the row count); a file is read for the sensitive, label and
-prediction columns only, and counted with pandas. With a candidate in the policy, the predictions are
-the candidate's own (see :mod:`release_gates.inputs.scored`).
+The counts are one ``GROUP BY`` through the aggregate engine (:mod:`release_gates.aggregates.engine`):
+a SQL table or query is counted in its own database, files, Parquet folders and objects by DuckDB,
+out-of-core; only the grouped counts come back, so worker memory stays flat whatever the row count. A
+small local Parquet file (``pandas_max_rows``, 100,000 rows by default) is read for the sensitive,
+label and prediction columns only and counted with pandas, the same counts at less start-up cost.
+With a candidate in the policy, the predictions are the candidate's own (see
+:mod:`release_gates.inputs.scored`).
 """
 
 from __future__ import annotations
@@ -31,9 +34,11 @@ class FairnessInputs:
 
 
 def resolve_fairness_inputs(spec: FairnessCheck, catalog: DatasetCatalog) -> FairnessInputs:
-    from release_gates.checks.fairness import count_outcomes, count_outcomes_sql
-    from release_gates.checks.fairness_calibration import count_calibration, count_calibration_sql
-    from release_gates.datasets import sql_engine
+    from release_gates.aggregates.config import configured_settings
+    from release_gates.aggregates.engine import open_source, prefers_pandas
+    from release_gates.checks.fairness import count_outcomes
+    from release_gates.checks.fairness_calibration import count_calibration, count_calibration_source
+    from release_gates.checks.fairness_counts import count_outcomes_source
     from release_gates.inputs.scored import with_prediction_origin
 
     dataset = catalog.dataset(spec.data)
@@ -58,17 +63,8 @@ def resolve_fairness_inputs(spec: FairnessCheck, catalog: DatasetCatalog) -> Fai
         "negative": dataset.negative_label,
     }
     location = catalog.locate(spec.data)
-    if location.sql is not None and location.sql.table is not None:
-        engine = sql_engine(spec.data, location.sql)
-        try:
-            counts = count_outcomes_sql(engine, location.sql.table, schema=location.sql.schema, **options)
-            if spec.judges_calibration:
-                calibration = count_calibration_sql(
-                    engine, location.sql.table, schema=location.sql.schema, **scored
-                )
-        finally:
-            engine.dispose()
-    else:
+    settings = configured_settings()
+    if prefers_pandas(location, settings):
         wanted = [*spec.sensitive_features, dataset.label, dataset.prediction]
         if spec.judges_calibration:
             wanted.append(str(dataset.score))
@@ -76,6 +72,11 @@ def resolve_fairness_inputs(spec: FairnessCheck, catalog: DatasetCatalog) -> Fai
         counts = count_outcomes(frame, **options)
         if spec.judges_calibration:
             calibration = count_calibration(frame, **scored)
+    else:
+        with open_source(location, settings=settings) as source:
+            counts = count_outcomes_source(source, **options)
+            if spec.judges_calibration:
+                calibration = count_calibration_source(source, **scored)
     inputs = {spec.data: {**catalog.fingerprint(spec.data, location), "rows": counts.rows}}
     return FairnessInputs(
         counts=counts, inputs=with_prediction_origin(inputs, catalog), calibration=calibration

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from release_gates.checks.fairness import OutcomeCounts
+    from release_gates.monitoring.window_counts import WindowCounts
     from release_gates.policy import Dataset, FreshnessMonitor, InferenceLog, VolumeMonitor
 
 
@@ -371,38 +372,50 @@ def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
 def evaluate_window(
     plan: MonitoringPlan,
     window: Window,
-    current: pd.DataFrame,
+    current: pd.DataFrame | None,
     *,
     labelled: pd.DataFrame | None = None,
     reference: pd.DataFrame | None = None,
     reference_dataset: Dataset | None = None,
     inputs: Mapping[str, Any] | None = None,
+    counts: WindowCounts | None = None,
 ) -> WindowEvaluation:
     """Run every monitored check of ``plan`` on one window (see the module docstring).
 
-    :param current: the window's rows (``window.start <= ts < window.end``).
+    :param current: the window's rows (``window.start <= ts < window.end``); None with ``counts``.
+    :param counts: the window's aggregates instead of its rows (:mod:`~release_gates.monitoring.
+        window_counts`), for plans without drift.
     :param labelled: the label-delayed window's rows (default: ``current``, for ``label_delay: 0``).
     :param reference: the reference dataset's rows (needed when drift is monitored).
     :param reference_dataset: its policy entry, to match its score/prediction columns with the log's.
     :param inputs: fingerprints added to every result's ``inputs`` (log location, policy hash).
     """
+    from release_gates.monitoring.source import newest_timestamp
+
     timings: dict[str, float] = {}
     log = plan.monitoring.source
-    labelled_frame = current if labelled is None else labelled
     coverage: LabelCoverage | None = None
     results: list[tuple[MonitoredCheck, CheckResult]] = []
     counts_cache: dict[tuple[str, ...], OutcomeCounts] = {}
+    labelled_rows = None
     with _timed(timings, "prepare"):
-        labelled_rows = _labelled_rows(labelled_frame, log)
+        if counts is not None:
+            rows, newest = counts.rows, counts.newest
+            window_rows, labelled_count = counts.labelled_window_rows, counts.labelled
+            counts_cache.update(counts.outcomes)
+        else:
+            assert current is not None, "evaluate_window needs the window's rows or its counts"
+            labelled_frame = current if labelled is None else labelled
+            labelled_rows = _labelled_rows(labelled_frame, log)
+            rows, newest = len(current), newest_timestamp(current, log.timestamp)
+            window_rows, labelled_count = len(labelled_frame), len(labelled_rows)
         if any(c.labelled for c in plan.checks):
-            coverage = LabelCoverage(
-                len(labelled_frame), len(labelled_rows), plan.monitoring.min_label_coverage
-            )
+            coverage = LabelCoverage(window_rows, labelled_count, plan.monitoring.min_label_coverage)
     for check in plan.checks:
         base_inputs = {
             **(inputs or {}),
             "window": window.to_dict(),
-            "rows": len(labelled_frame) if check.labelled else len(current),
+            "rows": window_rows if check.labelled else rows,
             "monitored_check": check.name,
         }
         if check.inherits_from is not None:
@@ -416,6 +429,8 @@ def evaluate_window(
                     check,
                     window=window,
                     current=current,
+                    rows=rows,
+                    newest=newest,
                     labelled=labelled_rows,
                     coverage=coverage,
                     reference=reference,
@@ -433,9 +448,7 @@ def evaluate_window(
                     inputs=base_inputs,
                 )
         results.append((check, result))
-    return WindowEvaluation(
-        window=window, results=results, rows=len(current), coverage=coverage, timings=timings
-    )
+    return WindowEvaluation(window=window, results=results, rows=rows, coverage=coverage, timings=timings)
 
 
 def _labelled_rows(frame: pd.DataFrame, log: InferenceLog) -> pd.DataFrame:
@@ -444,34 +457,27 @@ def _labelled_rows(frame: pd.DataFrame, log: InferenceLog) -> pd.DataFrame:
     return frame[frame[log.label].notna()]
 
 
-def _run_volume(
-    check: MonitoredCheck, *, current: pd.DataFrame, inputs: dict[str, Any], **_: Any
-) -> CheckResult:
-    return evaluate_volume(len(current), check.spec, check_id=check.check_id, inputs=inputs)
+def _run_volume(check: MonitoredCheck, *, rows: int, inputs: dict[str, Any], **_: Any) -> CheckResult:
+    return evaluate_volume(rows, check.spec, check_id=check.check_id, inputs=inputs)
 
 
 def _run_freshness(
-    check: MonitoredCheck,
-    *,
-    current: pd.DataFrame,
-    window: Window,
-    log: InferenceLog,
-    inputs: dict[str, Any],
-    **_: Any,
+    check: MonitoredCheck, *, newest: datetime | None, window: Window, inputs: dict[str, Any], **_: Any
 ) -> CheckResult:
-    from release_gates.monitoring.source import newest_timestamp
-
     allowed = check.spec.max_staleness or window.length / 2
-    newest = newest_timestamp(current, log.timestamp)
     return evaluate_freshness(newest, window.end, allowed, check.spec, check_id=check.check_id, inputs=inputs)
 
 
 def _counts(
-    labelled: pd.DataFrame, log: InferenceLog, features: tuple[str, ...], cache: dict[tuple[str, ...], Any]
+    labelled: pd.DataFrame | None,
+    log: InferenceLog,
+    features: tuple[str, ...],
+    cache: dict[tuple[str, ...], Any],
 ) -> OutcomeCounts:
     from release_gates.checks.fairness import count_outcomes
 
     if features not in cache:
+        assert labelled is not None, "no labelled rows and no counts for this grouping"
         assert log.label is not None and log.prediction is not None
         cache[features] = count_outcomes(
             labelled,
@@ -539,7 +545,7 @@ def _run_error_rate(
 def _run_drift(
     check: MonitoredCheck,
     *,
-    current: pd.DataFrame,
+    current: pd.DataFrame | None,
     reference: pd.DataFrame | None,
     reference_dataset: Dataset | None,
     log: InferenceLog,
@@ -549,6 +555,8 @@ def _run_drift(
 ) -> CheckResult:
     from release_gates.checks.drift import evaluate_drift
 
+    if current is None:
+        raise ValueError("drift compares the window's rows, which were not read (counts only)")
     if reference is None:
         raise ValueError(f"no reference data loaded for drift (dataset {plan.reference!r})")
     ref, features, predictions = drift_inputs(check, log, reference, reference_dataset, current)

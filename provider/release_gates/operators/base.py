@@ -268,7 +268,25 @@ class BaseCheckOperator(EvidenceWriterMixin, BaseOperator):
         return self.release_id
 
     def _record(self, result: CheckResult, context: Context) -> int:
-        return self.append_evidence("check_result", result.to_dict(), context).seq
+        record = self.append_evidence("check_result", result.to_dict(), context)
+        # What OpenLineage is told when the task ends (get_openlineage_facets_on_complete).
+        self._recorded_result = (result, record.seq, record.hash)
+        return record.seq
+
+    # -- OpenLineage (the provider calls these in the worker when the task ends) --------------------
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The datasets the check read with its assertions, and its verdict and evidence chain head
+        (:mod:`release_gates.operators.lineage_facets`; needs the ``openlineage`` extra)."""
+        from release_gates.operators.lineage_facets import check_lineage
+
+        return check_lineage(self)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """As on complete: an ERROR result is reported unsuccessful, no result as verdict ERROR."""
+        from release_gates.operators.lineage_facets import check_lineage
+
+        return check_lineage(self)
 
     def _log_result(self, result: CheckResult) -> None:
         self.log.info("%s %s: %s", result.status.value, result.check_id, result.summary)

@@ -216,6 +216,7 @@ def _open_files(location: DatasetLocation, settings: EngineSettings) -> Iterator
 
     where = mask_password(location.uri) if location.path is None else str(location.path)
     with _duckdb(settings) as con:
+        dataset = None
         if location.kind == "object":
             dataset = _object_dataset(location)
             con.register(REGISTERED, dataset)
@@ -224,8 +225,11 @@ def _open_files(location: DatasetLocation, settings: EngineSettings) -> Iterator
             relation = _file_relation(location)
         source = DuckDBSource(con, relation, name=location.name, settings=settings, where=where)
         source.columns()  # opens the files: a missing or unreadable one is reported here
-        if location.format == "parquet":
-            source.rows()  # from the footers, no data read: progress lines say how many rows were read
+        # Row counts from the Parquet footers, no data read: progress lines say how many rows were read.
+        if location.format == "parquet" and dataset is not None:
+            source.known_rows = int(dataset.count_rows())
+        elif location.format == "parquet":
+            source.rows()
         yield source
 
 
@@ -282,7 +286,8 @@ class DuckDBSource:
         self.settings = settings
         self.where = where
         self._columns: list[str] | None = None
-        self._rows: int | None = None
+        #: Rows of the relation when known cheaply (Parquet footers); shown in progress lines.
+        self.known_rows: int | None = None
 
     def quote(self, identifier: str) -> str:
         return '"' + identifier.replace('"', '""') + '"'
@@ -295,9 +300,10 @@ class DuckDBSource:
 
     def rows(self) -> int:
         """Row count (from Parquet footers or Arrow metadata where DuckDB can; a scan for CSV)."""
-        if self._rows is None:
-            self._rows = int(self._execute(f"SELECT count(*) FROM {self.relation}", None, watch=False)[0][0])
-        return self._rows
+        if self.known_rows is None:
+            rows = self._execute(f"SELECT count(*) FROM {self.relation}", None, watch=False)
+            self.known_rows = int(rows[0][0])
+        return self.known_rows
 
     def fetch(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         return self._execute(_PARAM.sub(r"$\1", sql) if params else sql, params, watch=True)
@@ -493,7 +499,7 @@ class _Watcher:
         percent = self.progress() if self.progress is not None else -1.0
         if percent is None or percent < 0:
             return f"aggregate query running, {elapsed:.0f} s elapsed"
-        rows = getattr(self.source, "_rows", None)
+        rows = getattr(self.source, "known_rows", None)
         read = f" (~{int(rows * percent / 100):,} of {rows:,} rows read)" if rows else ""
         return f"aggregate query {percent:.0f}% done{read}, {elapsed:.0f} s elapsed"
 

@@ -59,6 +59,7 @@ def get_provider_info() -> dict[str, Any]:
                     "release_gates.hooks.evidence",
                     "release_gates.hooks.trivy",
                     "release_gates.hooks.aws",
+                    "release_gates.hooks.mlflow",
                 ],
             }
         ],

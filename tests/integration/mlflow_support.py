@@ -18,7 +18,70 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from release_gates.dag_factory import build_release_dag
+from release_gates_testing.airflow import TEST_USERS, run_release
+from release_gates_testing.humans import Answer
+
 MODEL = "income-classifier"
+
+POLICY = f"""\
+policy_version: 1
+release: {{model: {MODEL}, risk_tier: low}}
+owners:
+  ethics_reviewer: {{users: [aisha]}}
+  release_manager: {{users: [admin]}}
+datasets:
+  eval: {{uri: eval.parquet, owner: t, description: d, legal_basis: l, label: y, prediction: pred,
+         label_values: [0, 1]}}
+candidate:
+  uri: "{{{{ params.model_uri }}}}"
+  trusted_types: [numpy.dtype]
+  features: [x1, gb]
+scoring: {{datasets: [eval]}}
+gates:
+  - id: ethics
+    owner: ethics_reviewer
+    rationale: Selection rates must not differ by group beyond the four-fifths rule.
+    checks:
+      - kind: fairness
+        data: eval
+        sensitive_features: [g]
+        criteria: [{{metric: selection_rate, ratio_min: 0.8}}]
+approvals:
+  release: {{roles: [release_manager], timeout: 1h}}
+deployment:
+  target: {{type: mlflow_alias, name: {MODEL}, poll_interval: 0.05}}
+  version: "{{{{ params.model_version }}}}"
+  stable_timeout: 1m
+"""
+
+APPROVE = {"signoff.release_release_manager": Answer("admin", "Approve")}
+
+
+def setup_release(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, policy: str = POLICY
+) -> tuple[Registry, str]:
+    registry = make_registry(tmp_path, monkeypatch)
+    evaluation_frame().to_parquet(tmp_path / "eval.parquet", index=False)
+    (tmp_path / "policy.yaml").write_text(policy)
+    evidence_url = f"sqlite:///{tmp_path / 'evidence.db'}"
+    monkeypatch.setenv("RELEASE_GATES_EVIDENCE_URL", evidence_url)
+    return registry, evidence_url
+
+
+def conf(version: str, sha256: str = "") -> dict[str, Any]:
+    return {"model_version": version, "model_uri": f"models:/{MODEL}/{version}", "model_sha256": sha256,
+            "image": "unused"}  # fmt: skip
+
+
+def release(
+    tmp_path: Path, name: str, run_conf: dict[str, Any], script: dict[str, Answer]
+) -> tuple[Any, str]:
+    dag = build_release_dag(
+        tmp_path / "policy.yaml", dag_id=f"release_mlflow_{name}", default_args={"retries": 0}
+    )
+    run, _ = run_release(dag, run_conf, script, passwords=TEST_USERS)
+    return run, f"{dag.dag_id}__{run.run_id}"
 
 
 @dataclass
@@ -86,7 +149,7 @@ def make_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, via: str =
     return Registry(uri, client, experiment, workdir)
 
 
-def evaluation_frame(n: int = 600, seed: int = 0) -> pd.DataFrame:
+def evaluation_frame(n: int = 4000, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     g = np.where(np.arange(n) % 2 == 0, "a", "b")
     x1 = rng.normal(size=n)

@@ -7,83 +7,23 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from release_gates.dag_factory import build_release_dag
 from release_gates.evidence import EvidenceStore
-from release_gates_testing.airflow import TEST_USERS, run_release
 from release_gates_testing.humans import Answer
 from tests.integration.mlflow_support import (
+    APPROVE,
     MODEL,
-    Registry,
     biased_model,
-    evaluation_frame,
+    conf,
     fair_model,
     make_registry,
+    release,
+    setup_release,
 )
 
 pytestmark = pytest.mark.integration
-
-POLICY = f"""\
-policy_version: 1
-release: {{model: {MODEL}, risk_tier: low}}
-owners:
-  ethics_reviewer: {{users: [aisha]}}
-  release_manager: {{users: [admin]}}
-datasets:
-  eval: {{uri: eval.parquet, owner: t, description: d, legal_basis: l, label: y, prediction: pred,
-         label_values: [0, 1]}}
-candidate:
-  uri: "{{{{ params.model_uri }}}}"
-  trusted_types: [numpy.dtype]
-  features: [x1, gb]
-scoring: {{datasets: [eval]}}
-gates:
-  - id: ethics
-    owner: ethics_reviewer
-    rationale: Selection rates must not differ by group beyond the four-fifths rule.
-    checks:
-      - kind: fairness
-        data: eval
-        sensitive_features: [g]
-        criteria: [{{metric: selection_rate, ratio_min: 0.8}}]
-approvals:
-  release: {{roles: [release_manager], timeout: 1h}}
-deployment:
-  target: {{type: mlflow_alias, name: {MODEL}, poll_interval: 0.05}}
-  version: "{{{{ params.model_version }}}}"
-  stable_timeout: 1m
-"""
-
-APPROVE = {"signoff.release_release_manager": Answer("admin", "Approve")}
-
-
-def setup_release(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, policy: str = POLICY
-) -> tuple[Registry, str]:
-    registry = make_registry(tmp_path, monkeypatch)
-    evaluation_frame().to_parquet(tmp_path / "eval.parquet", index=False)
-    (tmp_path / "policy.yaml").write_text(policy)
-    evidence_url = f"sqlite:///{tmp_path / 'evidence.db'}"
-    monkeypatch.setenv("RELEASE_GATES_EVIDENCE_URL", evidence_url)
-    return registry, evidence_url
-
-
-def conf(version: str, sha256: str = "") -> dict[str, Any]:
-    return {"model_version": version, "model_uri": f"models:/{MODEL}/{version}", "model_sha256": sha256,
-            "image": "unused"}  # fmt: skip
-
-
-def release(
-    tmp_path: Path, name: str, run_conf: dict[str, Any], script: dict[str, Answer]
-) -> tuple[Any, str]:
-    dag = build_release_dag(
-        tmp_path / "policy.yaml", dag_id=f"release_mlflow_{name}", default_args={"retries": 0}
-    )
-    run, _ = run_release(dag, run_conf, script, passwords=TEST_USERS)
-    return run, f"{dag.dag_id}__{run.run_id}"
 
 
 def test_a_registry_version_is_released_by_moving_the_alias_and_a_held_one_leaves_it(
@@ -156,3 +96,83 @@ def test_a_shadow_drill_on_the_alias_leaves_it_where_it_was_and_removes_its_stan
     assert metrics["standin"]["name"].startswith("rg-drill-")
     assert registry.alias() == "3" and registry.aliases() == ["champion"]  # stand-in gone, alias untouched
     assert os.environ["MLFLOW_TRACKING_URI"].startswith("sqlite:///")  # found through the environment
+
+
+MONITORED = f"""\
+policy_version: 1
+release: {{model: {MODEL}, risk_tier: low}}
+owners:
+  data_steward: {{users: [tomas]}}
+  ops_oncall: {{users: [marta]}}
+datasets:
+  eval: {{uri: eval.parquet, owner: t, description: d, legal_basis: l}}
+gates:
+  - id: data
+    owner: data_steward
+    rationale: Documented data only.
+    checks:
+      - {{kind: lineage, datasets: [eval]}}
+deployment:
+  target: {{type: mlflow_alias, name: {MODEL}}}
+monitoring:
+  schedule: "@daily"
+  source: {{uri: log.parquet, timestamp: ts, prediction: pred}}
+  owner: ops_oncall
+  escalation: {{path: [ops_oncall]}}
+"""
+
+
+def test_an_alias_moved_by_hand_opens_a_p1_incident_in_monitoring(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import pandas as pd
+
+    from release_gates.monitoring import build_monitoring_dag
+    from release_gates.monitoring.plan import monitor_chain_id
+    from release_gates_testing.airflow import migrate_airflow_db, sync_dag
+
+    registry, evidence_url = setup_release(tmp_path, monkeypatch, MONITORED)
+    released, _ = registry.register(fair_model())
+    unreleased, _ = registry.register(fair_model(seed=9))
+    registry.client.set_registered_model_alias(MODEL, "champion", released)
+    store = EvidenceStore(evidence_url)
+    # What the release DAG leaves behind: a sealed, released chain whose promotion moved the alias.
+    target = {"type": "mlflow_alias", "name": MODEL, "alias": "champion"}
+    chain = f"release_{MODEL.replace('-', '_')}__manual__v{released}"
+    store.append(chain, "release_started", {"model": MODEL, "inputs": {"model_version": released}})
+    promotion = {"action": "promotion", "target": target, "from_version": None, "to_version": released}
+    store.append(chain, "promotion", {**promotion, "status": "done", "summary": "promoted"})
+    store.append(chain, "release_sealed", {"decision": "released", "model": MODEL})
+    day0 = datetime(2026, 3, 1, tzinfo=UTC)
+    hours = [day0 + timedelta(hours=h) for h in range(48)]
+    pd.DataFrame({"ts": hours, "pred": [h % 2 for h in range(48)]}).to_parquet(tmp_path / "log.parquet")
+    dag = build_monitoring_dag(
+        tmp_path / "policy.yaml", dag_id="monitor_mlflow_alias", default_args={"retries": 0}
+    )
+    migrate_airflow_db()
+    sync_dag(dag)
+    monitor = monitor_chain_id(MODEL)
+
+    assert dag.test(logical_date=day0 + timedelta(days=1)).state == "success"
+    watch = [
+        r.payload
+        for r in store.records(monitor, kind="check_result")
+        if r.payload["kind"] == "registry_alias"
+    ]
+    assert watch[-1]["status"] == "PASS" and watch[-1]["metrics"]["serving"] == released
+    assert not store.records(monitor, kind="incident")
+
+    registry.client.set_registered_model_alias(MODEL, "champion", unreleased)  # outside the gates
+    dag.test(logical_date=day0 + timedelta(days=2))
+    watch = [
+        r.payload
+        for r in store.records(monitor, kind="check_result")
+        if r.payload["kind"] == "registry_alias"
+    ]
+    assert watch[-1]["status"] == "FAIL" and watch[-1]["metrics"]["serving"] == unreleased
+    assert watch[-1]["findings"][0]["severity"] == "CRITICAL"
+    opened = [r.payload for r in store.records(monitor, kind="incident") if r.payload["action"] == "opened"]
+    assert [(i["check_id"], i["priority"]) for i in opened] == [("monitor.registry_alias", "P1")]
+    assert unreleased in opened[0]["summary"]

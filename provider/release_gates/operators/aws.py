@@ -55,7 +55,7 @@ def deployment_target(spec: DeploymentTargetSpec) -> DeploymentTarget:
     from release_gates.deploy import build_target
 
     if spec.type == "mlflow_alias":  # the registry's client, through the MLflow connection
-        from release_gates.operators.mlflow_registry import registry_client
+        from release_gates.operators.candidate_pin import registry_client
 
         client = registry_client(spec.mlflow_conn_id)
         return build_target(spec, lambda service: client)

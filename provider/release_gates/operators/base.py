@@ -77,7 +77,7 @@ def render_policy_values(operator: BaseOperator, value: Any, context: Context) -
 
 def render_candidate(operator: BaseOperator, policy: ReleasePolicy, context: Context) -> Candidate:
     """The policy's ``candidate:`` with its templates (``{{ params.model_uri }}``) rendered for this run."""
-    from release_gates.operators.mlflow_registry import pinned_candidate, release_registry_pin
+    from release_gates.operators.candidate_pin import pinned_candidate, release_registry_pin
     from release_gates.policy import Candidate
 
     assert policy.candidate is not None

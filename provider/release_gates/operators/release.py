@@ -167,7 +167,7 @@ class StartReleaseOperator(_ReleaseStep):
 
         from release_gates.inputs.preflight import RELEASE_REFUSED, format_problems, preflight_inputs
         from release_gates.operators.base import render_policy_values
-        from release_gates.operators.mlflow_registry import registry_pin
+        from release_gates.operators.candidate_pin import registry_pin
 
         problems = preflight_inputs(
             policy,

@@ -26,6 +26,7 @@ an ERROR. No Airflow here; ``duckdb``, ``pyarrow`` and SQLAlchemy load inside th
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import shutil
@@ -418,8 +419,10 @@ class SqlAlchemySource:
                     self.conn.exec_driver_sql(f"SET statement_timeout = {int(timeout * 1000)}")
                 rows = self.conn.execute(sa.text(sql), dict(params or {})).all()
         except Exception as exc:
-            if _is_statement_timeout(exc):
+            # A failed statement aborts the transaction: end it, so the source answers the next query.
+            with contextlib.suppress(Exception):
                 self.conn.rollback()
+            if _is_statement_timeout(exc):
                 raise AggregateTimeoutError(
                     _timeout_message(self.name, self.where, self.settings, watcher.elapsed)
                 ) from None

@@ -193,6 +193,9 @@ class _Preflight:
         if location.kind != "file" or location.path is None:
             return  # object storage: likewise the checks' (and retried there)
         path = location.path
+        if path.is_dir() and location.format == "parquet":
+            self.folder(subject, name, dataset, path, columns)
+            return
         if not path.is_file():
             self.problem(subject, f"file not found: {path}")
             return
@@ -214,6 +217,31 @@ class _Preflight:
             self.problem(subject, f"{path.name} lacks column(s) the checks need: {', '.join(missing)}")
 
     # -- models, suites, image targets --------------------------------------------------------------
+
+    def folder(self, subject: str, name: str, dataset: Dataset, path: Path, columns: set[str]) -> None:
+        """A Parquet folder (Hive partitions): has files, matches its pin, has the columns (the first
+        file's schema and the partition names), as the aggregate engine will read it."""
+        from release_gates.datasets import describe_error, folder_fingerprint
+
+        files = sorted(path.rglob("*.parquet"))
+        if not files:
+            self.problem(subject, f"no Parquet files in the folder {path}")
+            return
+        try:
+            if dataset.sha256 and name not in self.lineage_judged:
+                actual = folder_fingerprint(name, path)["sha256"]
+                if actual != dataset.sha256:
+                    self.problem(
+                        subject, f"{path.name}/ has sha256 {actual[:12]}…, the pin is {dataset.sha256[:12]}…"
+                    )
+            present = set(_columns(files[0], "parquet"))
+        except Exception as exc:  # unreadable: say what kind of problem, never a cell value
+            self.problem(subject, f"cannot read {path.name}/: {describe_error(exc)}")
+            return
+        present |= {part.split("=", 1)[0] for part in files[0].relative_to(path).parts[:-1] if "=" in part}
+        missing = sorted(columns - present)
+        if missing:
+            self.problem(subject, f"{path.name}/ lacks column(s) the checks need: {', '.join(missing)}")
 
     def candidate(self) -> None:
         candidate = self.policy.candidate

@@ -583,6 +583,7 @@ class SealReleaseOperator(_ReleaseStep):
 
         from release_gates.gates import final_decision as decide
         from release_gates.gates import fold, latest_results
+        from release_gates.run_notes import RUN_NOTE_KEY, run_note
 
         policy = self._policy()
         records = self._records()
@@ -637,6 +638,7 @@ class SealReleaseOperator(_ReleaseStep):
             raise AirflowFailException(
                 f"evidence chain of {self.release_id} does not verify: {report.problem}"
             )
+        context["ti"].xcom_push(key=RUN_NOTE_KEY, value=run_note(summary, self.release_id))  # the run's note
         return {**summary, "release_id": self.release_id, "report": report_files,
                 "evidence": {"records": report.records, "head": report.head_hash}}  # fmt: skip
 

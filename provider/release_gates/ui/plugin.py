@@ -18,6 +18,7 @@ from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
 
+from release_gates import run_notes
 from release_gates.ui.routes import RELEASES_ROUTE, RUN_TAB_ROUTE, URL_PREFIX
 
 Scope = MutableMapping[str, Any]
@@ -58,6 +59,8 @@ def loaded_from_package() -> bool:
 
 class ReleaseGatesPlugin(AirflowPlugin):
     name = "release_gates"
+    # The release decision as each release run's note (release_gates.run_notes: why a listener).
+    listeners = [run_notes]
     fastapi_apps = [{"app": LazyApp(), "url_prefix": URL_PREFIX, "name": "Release gates"}]
     external_views = [
         {

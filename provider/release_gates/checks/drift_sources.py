@@ -21,7 +21,6 @@ No Airflow, pandas or Evidently import on the aggregate path.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,17 +44,7 @@ from release_gates.checks.drift import (
     policy_method,
     report_unmatched,
 )
-from release_gates.checks.drift_aggregates import (
-    INITIAL_BINS,
-    MAX_LEVELS,
-    REFINE_FACTOR,
-    WASSERSTEIN_TOLERANCE,
-    Bin,
-    jensenshannon_from_counts,
-    std_norm,
-    to_refine,
-    wasserstein_from_bins,
-)
+from release_gates.checks.drift_aggregates import WASSERSTEIN_TOLERANCE, jensenshannon_from_counts
 from release_gates.datasets import describe_error
 from release_gates.exceptions import AggregateLimitError, DatasetError, DriftInputError
 from release_gates.results import Artifact, CheckResult, Finding, Severity, Status, utcnow
@@ -63,6 +52,7 @@ from release_gates.results import Artifact, CheckResult, Finding, Severity, Stat
 if TYPE_CHECKING:
     from release_gates.aggregates.drift_queries import NumericStats
     from release_gates.aggregates.engine import AggregateSource
+    from release_gates.checks.drift_histograms import ColumnGrid
     from release_gates.policy import DriftCheck
 
 #: Distinct values of a categorical column counted from aggregates at most (more: INCONCLUSIVE).
@@ -85,6 +75,10 @@ class _Side:
     values: dict[str, Any] = field(default_factory=dict)
     numeric: dict[str, NumericStats] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    #: Categorical column → its value counts, asked together for all columns (see _prefetch).
+    categories: dict[str, dict[Any, int]] = field(default_factory=dict)
+    #: (id of the other side, column) → the column's histograms against that side.
+    grids: dict[tuple[int, str], ColumnGrid] = field(default_factory=dict)
 
     def column(self, name: str) -> str:
         return self.rename.get(name, name)
@@ -100,11 +94,11 @@ class _Side:
 
     def prepare(self, names: Sequence[str]) -> None:
         """One non-null value per column (its type) and, in one scan, each column's counts."""
-        from release_gates.aggregates.drift_queries import column_stats, first_value
+        from release_gates.aggregates.drift_queries import column_stats, first_values
 
         wanted = [n for n in names if n not in self.values]
-        for name in wanted:
-            self.values[name] = first_value(self.source, self.column(name))
+        found = first_values(self.source, [self.column(n) for n in wanted])
+        self.values.update({n: found[self.column(n)] for n in wanted})
         numeric = [n for n in wanted if self.kind(n) == "num"]
         categorical = [n for n in wanted if self.kind(n) == "cat"]
         stats, counts = column_stats(
@@ -212,6 +206,7 @@ def _evaluate(
     facts: dict[str, dict[str, Any]] = {}
     reference.prepare(features)
     current.prepare(features)
+    _prefetch(features, reference, current, spec)
     results = {}
     for column in features:
         measured = _test_column(column, reference, current, spec, names, problems, facts)
@@ -314,16 +309,12 @@ def _test_column(  # noqa: PLR0917 - one column's inputs, always passed in this 
     kind: ColumnKind = kinds["reference"] or "cat"
     rows = reference.count(column)
     choice = policy_method(column, kind, spec)
-    if choice is None and rows <= spec.large_sample_rows:
-        return _in_memory(column, kind, reference, current, spec, names, problems)  # a p-value test
-    if choice is not None and (
-        choice.name not in AGGREGATE_METHODS or (kind, choice.name) == ("num", "jensenshannon")
-    ):
+    route = _route(choice, kind, rows, spec)
+    if route == "memory":  # a p-value test, or a method only the in-memory engine has
         return _in_memory(column, kind, reference, current, spec, names, problems)
-    if choice is not None and (kind, choice.name) == ("cat", "wasserstein"):
+    if route == "wrong":
         raise DriftInputError(f"drift method 'wasserstein' does not apply to categorical column {column!r}")
-    threshold = spec.column_thresholds.get(column, spec.threshold)
-    actual = DEFAULT_THRESHOLD if threshold is None else float(threshold)
+    actual = _threshold(column, spec)
     try:
         measured = _measure(column, kind, rows, choice, reference, current, spec, actual)
     except (DatasetError, AggregateLimitError):
@@ -353,6 +344,62 @@ def _test_column(  # noqa: PLR0917 - one column's inputs, always passed in this 
     )
 
 
+def _route(choice: MethodChoice | None, kind: ColumnKind, rows: int, spec: DriftCheck) -> str:
+    """Where a column is measured: "aggregates", "memory" (its values, the in-memory engine's own
+    test) or "wrong" (the policy names Wasserstein for a categorical column)."""
+    if choice is None:
+        return "memory" if rows <= spec.large_sample_rows else "aggregates"
+    if choice.name not in AGGREGATE_METHODS or (kind, choice.name) == ("num", "jensenshannon"):
+        return "memory"
+    return "wrong" if (kind, choice.name) == ("cat", "wasserstein") else "aggregates"
+
+
+def _threshold(column: str, spec: DriftCheck) -> float:
+    threshold = spec.column_thresholds.get(column, spec.threshold)
+    return DEFAULT_THRESHOLD if threshold is None else float(threshold)
+
+
+def _prefetch(features: Sequence[str], reference: _Side, current: _Side, spec: DriftCheck) -> None:
+    """What the columns measured from aggregates will ask, asked together: the categorical columns'
+    value counts in one statement per side, the numerical columns' histograms in one statement per
+    side per pass (:mod:`release_gates.checks.drift_histograms`). Columns that cannot be measured are
+    left to :func:`_test_column`, which reports them as before; so is any column the batch could not
+    prepare for a reason other than the database's (DatasetError, AggregateLimitError: those stop the
+    check either way)."""
+    from release_gates.aggregates.drift_queries import category_counts
+    from release_gates.checks.drift_histograms import open_grids, settle
+
+    wanted: dict[ColumnKind, list[str]] = {"num": [], "cat": []}
+    for column in features:
+        kind = reference.kind(column)
+        if kind is None or kind != current.kind(column) or not reference.count(column):
+            continue
+        if not current.count(column):
+            continue
+        if _route(policy_method(column, kind, spec), kind, reference.count(column), spec) == "aggregates":
+            wanted[kind].append(column)
+    for side in (reference, current):
+        counted = category_counts(side.source, [side.column(c) for c in wanted["cat"]], limit=MAX_CATEGORIES)
+        side.categories.update({c: counted[side.column(c)] for c in wanted["cat"]})
+    if not wanted["num"]:
+        return
+    try:
+        grids = open_grids(wanted["num"], reference, current)
+        thresholds = {}
+        for column, grid in grids.items():
+            choice = policy_method(column, "num", spec)
+            many = grid.more_than_few() if choice is None else True
+            chosen = choice or auto_method("num", reference.count(column), many, spec, distinct=_never)
+            if chosen.name == "wasserstein":
+                thresholds[grid] = _threshold(column, spec)
+        settle(thresholds)
+    except (DatasetError, AggregateLimitError):
+        raise
+    except Exception:  # measured alone, each column reports its own error
+        return
+    current.grids.update({(id(reference), column): grid for column, grid in grids.items()})
+
+
 def _measure(  # noqa: PLR0917
     column: str,
     kind: ColumnKind,
@@ -368,7 +415,9 @@ def _measure(  # noqa: PLR0917
 
     if kind == "cat":
         counts = [
-            value_counts(s.source, s.column(column), numeric=False, limit=MAX_CATEGORIES)
+            s.categories[column]
+            if column in s.categories
+            else value_counts(s.source, s.column(column), numeric=False, limit=MAX_CATEGORIES)
             for s in (reference, current)
         ]
         if any(len(c) > MAX_CATEGORIES for c in counts):
@@ -379,7 +428,11 @@ def _measure(  # noqa: PLR0917
         many = len({*counts[0], *counts[1]}) > 5
         chosen = choice or auto_method(kind, rows, many, spec, distinct=_never)
         return chosen, jensenshannon_from_counts(*counts), {"from": "value counts", "exact": True}
-    grid = _Grid.open(column, reference, current)
+    grid = current.grids.get((id(reference), column))
+    if grid is None:
+        from release_gates.checks.drift_histograms import ColumnGrid
+
+        grid = ColumnGrid.plan(column, reference, current)
     if choice is None:
         chosen = auto_method(kind, rows, grid.more_than_few(), spec, distinct=_never)
     else:
@@ -403,117 +456,6 @@ def _measure(  # noqa: PLR0917
 
 def _never() -> int:
     raise AssertionError("distinct values are only asked on small samples")
-
-
-@dataclass
-class _Grid:
-    """A column's histogram on both sides, refined until the Wasserstein bound is small enough."""
-
-    column: str
-    reference: _Side
-    current: _Side
-    origin: float
-    width: float
-    mean: float
-    norm: float = 1.0
-    bins: dict[str, dict[tuple[int, int], Bin]] = field(default_factory=dict)
-
-    @classmethod
-    def open(cls, column: str, reference: _Side, current: _Side) -> _Grid:
-        ref, cur = reference.numeric[column], current.numeric[column]
-        assert ref.minimum is not None and cur.minimum is not None and ref.maximum is not None
-        assert cur.maximum is not None and ref.mean is not None
-        origin = min(ref.minimum, cur.minimum)
-        span = max(ref.maximum, cur.maximum) - origin
-        if not math.isfinite(span):
-            raise ValueError(f"the values' range {span} is not a finite number")
-        grid = cls(column, reference, current, origin, span / INITIAL_BINS, ref.mean)
-        if span == 0:  # one value on both sides: identical, W = 0, std = 0
-            grid.norm = std_norm(0.0)
-            grid.bins = {"r": {}, "c": {}}
-            return grid
-        squares = grid._query(0, None)
-        grid.norm = std_norm(squares / ref.count)
-        return grid
-
-    def _query(self, level: int, parents: list[int] | None) -> float:
-        from release_gates.aggregates.drift_queries import histogram
-
-        squares = 0.0
-        for key, side in (("r", self.reference), ("c", self.current)):
-            result = histogram(
-                side.source,
-                side.column(self.column),
-                origin=self.origin,
-                width=self.width / REFINE_FACTOR**level,
-                level=level,
-                mean=self.mean,
-                parents=parents,
-                parent_width=self.width / REFINE_FACTOR ** (level - 1) if parents is not None else None,
-            )
-            bins = self.bins.setdefault(key, {})
-            if parents is not None:
-                for parent in parents:
-                    bins.pop((level - 1, parent), None)
-            bins.update({(b.level, b.index): b for b in result.bins})
-            if key == "r":
-                squares = result.squares
-        return squares
-
-    def bin_count(self) -> int:
-        return len({*self.bins["r"], *self.bins["c"]})
-
-    def more_than_few(self, limit: int = 5) -> bool:
-        """Whether both sides together hold more than ``limit`` distinct values: from the bins' smallest
-        and largest values when they decide it, else by asking the next value up to ``limit`` times."""
-        from release_gates.aggregates.drift_queries import next_value
-
-        seen: dict[tuple[int, int], set[float]] = {}
-        for bins in self.bins.values():
-            for key, b in bins.items():
-                seen.setdefault(key, set()).update((b.minimum, b.maximum))
-        if sum(len(v) for v in seen.values()) > limit:
-            return True
-        if self.width == 0 or all(len(v) == 1 for v in seen.values()):
-            return sum(len(v) for v in seen.values()) > limit
-        value = self.origin
-        found = 1
-        while found <= limit:
-            after = [
-                next_value(s.source, s.column(self.column), value) for s in (self.reference, self.current)
-            ]
-            candidates = [v for v in after if v is not None]
-            if not candidates:
-                return False
-            value = min(candidates)
-            found += 1
-        return True
-
-    def wasserstein(self, threshold: float) -> tuple[float, float, int]:
-        """(normed distance, its bound, refinement passes): refine until the bound is within the
-        tolerance and does not straddle ``threshold``, or :data:`MAX_LEVELS` passes were made."""
-        ref, cur = self.reference.numeric[self.column], self.current.numeric[self.column]
-        passes = 0
-        while True:
-            estimate = wasserstein_from_bins(
-                list(self.bins["r"].values()),
-                list(self.bins["c"].values()),
-                origin=self.origin,
-                reference_rows=ref.count,
-                current_rows=cur.count,
-            )
-            score, bound = estimate.distance / self.norm, estimate.bound / self.norm
-            tolerance = WASSERSTEIN_TOLERANCE
-            if score - bound < threshold <= score + bound:
-                tolerance = min(tolerance, abs(score - threshold) / 2)
-            if bound <= tolerance or passes >= MAX_LEVELS:
-                return score, bound, passes
-            chosen = to_refine(estimate, norm=self.norm, tolerance=tolerance)
-            if not chosen:
-                return score, bound, passes
-            passes += 1
-            for level in sorted({level for level, _ in chosen}):
-                self._query(level + 1, [index for lv, index in chosen if lv == level])
 
 
 # --------------------------------------------------------------------------------------------------

@@ -122,9 +122,14 @@ def build_release_dag(
     evidence_conn_id: str = DEFAULT_EVIDENCE_CONN_ID,
     tags: Sequence[str] = ("release-gates",),
     default_args: dict[str, Any] | None = None,
+    remediation_deadline: bool = False,
     **dag_kwargs: Any,
 ) -> DAG:
-    """Build the release DAG for the policy at ``policy_path`` (see the module docstring)."""
+    """Build the release DAG for the policy at ``policy_path`` (see the module docstring).
+
+    ``remediation_deadline``: give the DAG an Airflow deadline alert (release_gates.release_deadline);
+    off by default because Airflow 3.3's ``dag.test()`` cannot finish a run of a DAG that has one.
+    """
     path = str(Path(policy_path).resolve())
     policy = load_policy(path)
     dag_id = dag_id or f"release_{policy.release.model.replace('-', '_')}"
@@ -136,6 +141,10 @@ def build_release_dag(
         + ". Every step is recorded in the evidence trail: "
         "`release-gates evidence verify <dag_id>__<run_id>`."
     )
+    if remediation_deadline:  # a run still open past the first remediation due date alerts its owners
+        from release_gates.release_deadline import release_deadline
+
+        dag_kwargs["deadline"] = release_deadline(policy, path, evidence_conn_id=evidence_conn_id)
     with DAG(
         dag_id=dag_id,
         # A policy's release.trigger schedules the release on its registry Asset (else manual only).

@@ -102,3 +102,29 @@ def test_the_note_keeps_one_line_and_a_persons_note() -> None:
     released = run_note({"decision": "released", "reasons": [], "waived": {}}, "r1")
     assert released.startswith("RELEASED: every gate cleared, signed off and promoted")
     assert len(run_note({"decision": "held", "reasons": ["x" * 5000]}, "r1")) <= 1000
+
+
+def test_airflow_stores_the_release_deadline_alert_for_the_scheduler(tmp_path: Path) -> None:
+    """The opt-in deadline alert as the scheduler will read it: serialized with the DAG into the
+    metadata database, with the policy's shortest remediation SLA and the callback's import path."""
+    from airflow.models.deadline_alert import DeadlineAlert as DeadlineAlertModel
+    from airflow.models.serialized_dag import SerializedDagModel
+    from airflow.utils.session import create_session
+
+    from release_gates_testing.airflow import migrate_airflow_db, sync_dag
+
+    (tmp_path / "policy.yaml").write_text(POLICY + "remediation_sla: {critical: 6h}\n")
+    dag = build_release_dag(
+        tmp_path / "policy.yaml", dag_id="release_notes_deadline", remediation_deadline=True
+    )
+    migrate_airflow_db()
+    sync_dag(dag)
+    with create_session() as session:
+        serialized = SerializedDagModel.get(dag.dag_id, session=session)
+        assert serialized is not None
+        alerts = session.query(DeadlineAlertModel).filter_by(serialized_dag_id=serialized.id).all()
+        assert len(alerts) == 1
+        [alert] = alerts
+        text = str((alert.reference, alert.interval, alert.callback_def))
+    assert "DagRunQueuedAtDeadline" in text and "21600" in text, text
+    assert "release_gates.release_deadline.release_deadline_missed" in text

@@ -141,6 +141,22 @@ def test_settings_refuse_what_is_not_a_size_and_come_from_the_environment(
         configured_settings({"threads": "many"}.get)
 
 
+def test_airflow_s_environment_form_counts_and_the_cli_does_not_import_airflow_for_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("AIRFLOW__RELEASE_GATES__AGGREGATE_THREADS", "3")
+    assert configured_settings().threads == 3
+    probe = (
+        "import sys; from release_gates.aggregates.config import configured_settings; "
+        "s = configured_settings(); print(s.threads, 'airflow.configuration' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["3", "False"]
+
+
 def test_named_parameters_leave_casts_alone() -> None:
     with open_frame(FRAME, settings=EngineSettings()) as source:
         assert source.fetch("SELECT '7'::INTEGER + :n", {"n": 1}) == [(8,)]

@@ -17,9 +17,9 @@ Callers write one ``SELECT … FROM {source.relation} … GROUP BY …`` with id
 :meth:`AggregateSource.quote` and values as named parameters (``:name``, SQLAlchemy style; the DuckDB
 source rewrites them to ``$name``). Only the result rows cross into Python.
 
-A long query logs its progress every ``progress_every`` seconds (DuckDB's percentage with the rows
-it stands for, or the elapsed time for a database). A query that hits the memory limit or the
-timeout raises :class:`~release_gates.exceptions.AggregateMemoryError` /
+A long query logs its progress every ``progress_every`` seconds (the rows it covers, DuckDB's
+progress estimate and the elapsed time; for a database the elapsed time). A query that hits the
+memory limit or the timeout raises :class:`~release_gates.exceptions.AggregateMemoryError` /
 :class:`~release_gates.exceptions.AggregateTimeoutError`, never a partial result; the check becomes
 an ERROR. No Airflow here; ``duckdb``, ``pyarrow`` and SQLAlchemy load inside the functions.
 """
@@ -503,8 +503,10 @@ class _Watcher:
         if percent is None or percent < 0:
             return f"aggregate query running, {elapsed:.0f} s elapsed"
         rows = getattr(self.source, "known_rows", None)
-        read = f" (~{int(rows * percent / 100):,} of {rows:,} rows read)" if rows else ""
-        return f"aggregate query {percent:.0f}% done{read}, {elapsed:.0f} s elapsed"
+        # DuckDB's percentage spans every pipeline of the plan (a GROUP BY's scan ends near 50%), so
+        # it is shown as its estimate next to the rows the scan covers, not turned into rows read.
+        over = f" over {rows:,} rows" if rows else ""
+        return f"aggregate query{over}: {percent:.0f}% by DuckDB's estimate, {elapsed:.0f} s elapsed"
 
 
 def _memory_message(name: str, where: str, settings: EngineSettings) -> str:

@@ -186,10 +186,11 @@ def build_release_dag(
 
         approval_tasks, signoff_entry, signoff_check = _signoff(policy, common)
         promote, rollback = _promotion(policy, common)
+        entry, canary_ends = _canary(policy, common, promote)
         hold = EmptyOperator(task_id="hold", trigger_rule="none_failed_min_one_success")
         decision = ReleaseDecisionOperator(
             task_id="release_decision",
-            proceed=signoff_entry or [promote.task_id],
+            proceed=signoff_entry or [entry.task_id],
             hold=hold.task_id,
             **common,
         )
@@ -197,13 +198,13 @@ def build_release_dag(
             ends >> decision
         if approval_tasks:
             decision >> [dag.get_task(t) for t in signoff_entry]
-            signoff_check >> [promote, hold]
+            signoff_check >> [entry, hold]
         else:
-            decision >> promote
+            decision >> entry
         decision >> hold
         promote >> rollback
         seal = SealReleaseOperator(task_id="seal", approval_tasks=approval_tasks, retries=2, **common)
-        [hold, promote, rollback] >> seal
+        [hold, promote, rollback, *canary_ends] >> seal
     return dag
 
 
@@ -423,12 +424,28 @@ def _signoff(policy: ReleasePolicy, common: dict[str, Any]) -> tuple[list[str], 
             task_id="check",
             approvals=approvals,
             approval_names=approval_names,
-            promote="promote",
+            promote=_promotion_entry(policy),
             hold="hold",
             **common,
         )
         markers >> check
     return list(approvals), entries, check
+
+
+def _promotion_entry(policy: ReleasePolicy) -> str:
+    """The first task of the promotion: the canary's first step when the policy has one."""
+    return "canary.step_1" if policy.deployment is not None and policy.deployment.canary else "promote"
+
+
+def _canary(policy: ReleasePolicy, common: dict[str, Any], promote: Any) -> tuple[Any, list[Any]]:
+    """With ``deployment.canary``: its steps before ``promote`` (release_gates.operators.canary);
+    returns the promotion's entry task and the tasks the seal waits for besides promote and rollback."""
+    if policy.deployment is None or policy.deployment.canary is None:
+        return promote, []
+    from release_gates.operators.canary import canary_steps
+
+    entry, rollback = canary_steps(policy, common, promote)
+    return entry, [rollback]
 
 
 def _promotion(policy: ReleasePolicy, common: dict[str, Any]) -> tuple[Any, Any]:

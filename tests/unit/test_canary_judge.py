@@ -262,6 +262,6 @@ def test_model_results_join_the_step() -> None:
 def test_policy_section_validates() -> None:
     with pytest.raises(ValueError, match="increase"):
         Canary(steps=[25, 5])
-    with pytest.raises(ValueError, match="marginal"):
-        CanaryThresholds.model_validate({"pass": 70, "marginal": 80})
-    assert CanaryThresholds.model_validate({"pass": 90}).pass_ == 90
+    with pytest.raises(ValueError, match="marginal_score"):
+        CanaryThresholds.model_validate({"pass_score": 70, "marginal_score": 80})
+    assert CanaryThresholds.model_validate({"pass_score": 90}).pass_score == 90

@@ -13,7 +13,7 @@ Per metric (one sample = one CloudWatch period's value on each side):
   shift passes, as does a large but unproven one.
 
 The step: a failed ``critical`` metric FAILS it; otherwise the score is ``100 × passing weight /
-measured weight`` and ``≥ thresholds.pass`` is *pass*, ``≥ thresholds.marginal`` *marginal*, below
+measured weight`` and ``≥ thresholds.pass_score`` is *pass*, ``≥ thresholds.marginal_score`` *marginal*, below
 *fail*. Marginal and any unmeasured metric (too few samples, no data) make the step INCONCLUSIVE: a
 human decides. Model-metric results (prediction drift, subgroup selection rates) join as metrics of
 their own: FAIL of a critical one fails the step, anything not passing keeps it from PASS.
@@ -375,9 +375,9 @@ def judge_canary(
         status, classification = Status.FAIL, "fail"
     elif score is None:
         status, classification = Status.INCONCLUSIVE, "inconclusive"
-    elif score < thresholds.marginal:
+    elif score < thresholds.marginal_score:
         status, classification = Status.FAIL, "fail"
-    elif score < thresholds.pass_:
+    elif score < thresholds.pass_score:
         status, classification = Status.INCONCLUSIVE, "marginal"
     elif unmeasured:
         status, classification = Status.INCONCLUSIVE, "inconclusive"
@@ -398,7 +398,7 @@ def judge_canary(
     score_text = f"score {score:.1f}" if score is not None else "no metric measured"
     summary = {
         "pass": f"{where}: canary matches baseline ({score_text}, {len(measured)} metric(s))",
-        "marginal": f"{where}: marginal ({score_text}; pass needs {thresholds.pass_:g}) — a human decides",
+        "marginal": f"{where}: marginal ({score_text}; pass at {thresholds.pass_score:g}) — a human decides",
         "inconclusive": f"{where}: inconclusive ({score_text}; unmeasured: {', '.join(unmeasured) or '—'})"
         " — a human decides",
         "fail": f"{where}: canary worse than baseline ({score_text}"
@@ -414,7 +414,7 @@ def judge_canary(
         metrics={
             "classification": classification,
             "score": round(score, 3) if score is not None else None,
-            "thresholds": {"pass": thresholds.pass_, "marginal": thresholds.marginal},
+            "thresholds": {"pass_score": thresholds.pass_score, "marginal_score": thresholds.marginal_score},
             "confidence": confidence,
             "step": dict(step or {}),
             "metrics": [j.to_dict() for j in judged],

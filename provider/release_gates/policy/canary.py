@@ -13,7 +13,7 @@ import itertools
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from release_gates.kinds.fields import Duration, Fraction, Identifier, OpenUnit, PolicyModel
 
@@ -76,24 +76,23 @@ class CanaryMetric(PolicyModel):
 class CanaryThresholds(PolicyModel):
     """Score (0–100, weighted share of passing metrics) → classification (Kayenta's defaults)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    pass_: Annotated[float, Field(ge=0, le=100)] = Field(
-        default=95.0, alias="pass", description="Pass at or above."
+    pass_score: Annotated[float, Field(ge=0, le=100)] = Field(
+        default=95.0, description="A step passes at or above this score."
     )
-    marginal: Annotated[float, Field(ge=0, le=100)] = Field(
-        default=75.0, description="Marginal (a human decides) at or above; fail below."
+    marginal_score: Annotated[float, Field(ge=0, le=100)] = Field(
+        default=75.0, description="Marginal (a human decides) at or above this score; fail below."
     )
 
     @model_validator(mode="after")
     def _ordered(self) -> CanaryThresholds:
-        if self.marginal > self.pass_:
-            raise ValueError("marginal must not be above pass")
+        if self.marginal_score > self.pass_score:
+            raise ValueError("marginal_score must not be above pass_score")
         return self
 
 
 class CanaryModelMetrics(PolicyModel):
-    """Model metrics on the inference log rows of the interval, split by the version that served them."""
+    """Model metrics on the rows of the inference log (``monitoring.source``) of the step's interval,
+    split by the version that served them."""
 
     version_column: str = Field(
         default="model_version", min_length=1, description="Inference log column naming the serving version."
@@ -150,7 +149,7 @@ class Canary(PolicyModel):
         default_factory=list, description="Owner roles whose users decide a marginal or inconclusive step."
     )
     model_metrics: CanaryModelMetrics | None = Field(
-        default=None, description="Model metrics on the inference log (needs monitoring.source)."
+        default=None, description="Model metrics on the inference log (monitoring.source)."
     )
     baseline_variant: str | None = Field(default=None, description="SageMaker: the serving variant.")
     canary_variant: str | None = Field(default=None, description="SageMaker: the candidate's variant.")

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from release_gates.kinds.common import DeploymentTargetSpec
 from release_gates.kinds.fields import Duration, PolicyModel, is_templated
+from release_gates.policy.canary import Canary
 from release_gates.policy.sagemaker_registry import SageMakerModelPackageRegistry
 from release_gates.results import Severity
 
@@ -289,6 +290,11 @@ class Deployment(PolicyModel):
     version: str = Field(default="{{ params.model_version }}", description="Version to promote (templated).")
     stable_timeout: Duration = Field(
         default=timedelta(minutes=15), description="How long the target may take to become stable."
+    )
+    canary: Canary | None = Field(
+        default=None,
+        description="Shift traffic to the candidate in steps, judging canary against baseline at each "
+        "(release_gates.policy.canary); without it the promotion moves all traffic at once.",
     )
     promoted_asset: str | None = Field(
         default=None,

@@ -306,6 +306,8 @@ def _page(template: str, **context: Any) -> HTMLResponse:
 
 
 def run_view(access: Access, dag_id: str, run_id: str) -> dict[str, Any]:
+    from release_gates.ui.canary import canary_rows
+
     found = find_release(dag_id, run_id)
     if found is None:
         return {"dag_id": dag_id, "run_id": run_id, "release": None}
@@ -326,6 +328,7 @@ def run_view(access: Access, dag_id: str, run_id: str) -> dict[str, Any]:
         "release": report,
         "files": files,
         "report_status": report_status(records),
+        "canary": canary_rows(records),
     }
 
 
@@ -336,7 +339,7 @@ def _run_json(view: dict[str, Any]) -> dict[str, Any]:
     data = report.to_dict()
     for key in ("fairness", "drift", "history"):  # chart data: in report.json, not on the on-call API
         data.pop(key, None)
-    return {**data, "files": view["files"], "report_status": view["report_status"]}
+    return {**data, "files": view["files"], "report_status": view["report_status"], "canary": view["canary"]}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -11,6 +11,8 @@
                └─ blocked (a check errored or has no result: never passes)
     all gates ─► release_decision ─► sign-off (one ApprovalOperator per approval role; timeout = reject)
               ─► signoff_check ─► promote (set version, wait stable, smoke check) ─► rollback if it fails
+                 (with deployment.canary: canary steps before promote, each shift → wait → judge,
+                  FAIL → canary rollback, undecided → a human; release_gates.operators.canary)
               └─► hold
     seal (ALL_DONE): final decision from evidence, chain closed and verified
 

@@ -353,3 +353,30 @@ def test_nobody_answers_the_canary_review_in_time_so_it_rolls_back(
     assert rollback["status"] == "done" and "timed out" in rollback["reason"]
     assert _alias(hook, function) == (BASELINE, {})
     assert store.records(release_id, kind="release_sealed")[0].payload["decision"] == "held"
+
+
+def test_the_canary_stage_sits_between_sign_off_and_the_rollout(tmp_path: Path) -> None:
+    """The DAG's shape (no run): three steps with a review each, the rollback after all of them, the
+    rollout after the last step or its review, and every task that changes the target in its pool."""
+    _eval_frame(tmp_path)
+    (tmp_path / "policy.yaml").write_text(POLICY.format(function="scorer", steps="5, 25, 50", extra=""))
+    dag = build_release_dag(tmp_path / "policy.yaml", dag_id="release_canary_shape")
+    steps = [dag.get_task(f"canary.step_{i}") for i in (1, 2, 3)]
+    assert [(s.weight, s.on_pass) for s in steps] == [
+        (5, "canary.step_2"),
+        (25, "canary.step_3"),
+        (50, "promote"),
+    ]
+    assert dag.get_task("signoff.check").downstream_task_ids == {"canary.step_1", "hold"}
+    promote, rollback = dag.get_task("promote"), dag.get_task("canary.rollback")
+    assert promote.upstream_task_ids == {"canary.step_3", "canary.step_3_review"}
+    assert promote.trigger_rule == "none_failed_min_one_success"
+    assert rollback.trigger_rule == "all_done" and "seal" in rollback.downstream_task_ids
+    assert rollback.upstream_task_ids == {f"canary.step_{i}{r}" for i in (1, 2, 3) for r in ("", "_review")}
+    review = dag.get_task("canary.step_2_review")
+    assert review.defaults == ["Roll back"] and review.options_mapping == {
+        "Continue": "canary.step_3",
+        "Roll back": "canary.rollback",
+    }
+    assert [u["name"] for u in review.assigned_users] == ["admin"]  # decision_roles: release_manager
+    assert {s.pool for s in [*steps, rollback]} == {promote.pool}

@@ -265,3 +265,7 @@ def test_policy_section_validates() -> None:
     with pytest.raises(ValueError, match="marginal_score"):
         CanaryThresholds.model_validate({"pass_score": 70, "marginal_score": 80})
     assert CanaryThresholds.model_validate({"pass_score": 90}).pass_score == 90
+    with pytest.raises(ValueError, match="cpu need a cloudwatch section"):
+        Canary.model_validate({"metrics": [{"name": "cpu"}]})
+    with pytest.raises(ValueError, match="unique"):
+        Canary.model_validate({"metrics": [{"name": "latency"}, {"name": "latency"}]})

@@ -167,6 +167,13 @@ class Canary(PolicyModel):
         names = [m.name for m in value]
         if len(set(names)) != len(names):
             raise ValueError("metric names must be unique")
+        known = {*LAMBDA_DEFAULT_METRICS, *SAGEMAKER_DEFAULT_METRICS}
+        unread = [m.name for m in value if m.cloudwatch is None and m.name not in known]
+        if unread:
+            raise ValueError(
+                f"metric(s) {', '.join(unread)} need a cloudwatch section (platform defaults exist for "
+                f"{', '.join(sorted(known))})"
+            )
         return value
 
 

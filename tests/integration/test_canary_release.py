@@ -128,12 +128,13 @@ def _run(
     steps: str = "10, 50",
     extra: str = "",
     script: dict[str, Answer] | None = None,
+    template: str = POLICY,
 ) -> tuple[EvidenceStore, str, dict[str, str], list[dict[str, Any]], str]:
     _eval_frame(tmp_path)
     model, model_sha = model_file(tmp_path)
     function = make_lambda(hook.get_client, versions=3, live=BASELINE)
     _put_metrics(hook, function, latency=latency, errors=errors, every=every)
-    (tmp_path / "policy.yaml").write_text(POLICY.format(function=function, steps=steps, extra=extra))
+    (tmp_path / "policy.yaml").write_text(template.format(function=function, steps=steps, extra=extra))
     store = evidence(tmp_path)
     dag = build_release_dag(
         tmp_path / "policy.yaml", dag_id=f"release_canary_{name}", default_args={"retries": 0}
@@ -238,6 +239,23 @@ def test_a_planted_shift_rolls_back_to_weight_zero(  # noqa: PLR0917 - fixtures 
     kinds = [k for k in ("canary_shift", "canary_step", "canary_rollback") if f'data-kind="{k}"' in html]
     assert kinds == ["canary_shift", "canary_step", "canary_rollback"]
     assert "step 1: judged" in html and "FAIL" in html and "10 %" in html
+
+
+def test_unreadable_metric_data_rolls_back_and_never_passes(hook: AwsDeploymentHook, tmp_path: Path) -> None:
+    """The attack of the unreadable canary: a statistic the metric store cannot compute comes back
+    as no number (moto answers null; CloudWatch refuses the query) — the step is ERROR, not a pass
+    on the metrics that are left, and the traffic goes back to the baseline."""
+    p99 = "cloudwatch: {{namespace: AWS/Lambda, metric_name: Duration, stat: p99}}"
+    template = POLICY.replace(
+        "{{name: latency, min_samples: 3}}", f"{{{{name: latency, min_samples: 3, {p99}}}}}"
+    )
+    assert template != POLICY
+    store, release_id, states, _, function = _run(hook, tmp_path, "unreadable", template=template)
+    steps = _payloads(store, release_id, "canary_step")
+    assert [(s["step"], s["status"], s["branch"]) for s in steps] == [(1, "ERROR", "canary.rollback")]
+    assert any(f["id"].startswith("metric_unreadable:") for f in steps[0]["result"]["findings"])
+    assert states["canary.rollback"] == "success" and states["promote"] == "skipped"
+    assert _alias(hook, function) == (BASELINE, {})
 
 
 def test_a_subgroup_shift_in_the_canary_rows_rolls_back(hook: AwsDeploymentHook, tmp_path: Path) -> None:

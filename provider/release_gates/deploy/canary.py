@@ -293,7 +293,19 @@ def read_samples(
         page = aws_call(cloudwatch, "get_metric_data", calls, **params)
         for result in page.get("MetricDataResults") or []:
             name, side = ids[str(result["Id"])]
-            samples[name][side].extend(float(v) for v in result.get("Values") or [])
+            values = list(result.get("Values") or [])
+            if any(not isinstance(v, int | float) for v in values):
+                # Never seen from CloudWatch itself; a value that is not a number is unreadable data,
+                # not a sample to skip (the step must not pass on what is left).
+                which = ("canary", "baseline")[side]
+                raise TargetError(
+                    f"GetMetricData returned a value that is not a number for {name} ({which} side, "
+                    f"status {result.get('StatusCode')})",
+                    service="cloudwatch",
+                    operation="GetMetricData",
+                    code="InvalidMetricData",
+                )
+            samples[name][side].extend(float(v) for v in values)
         token = page.get("NextToken")
         if not token:
             return samples

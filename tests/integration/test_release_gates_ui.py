@@ -164,15 +164,23 @@ def _plugins(tmp_path: Path, **env: str) -> tuple[list[Any], str]:
 
 
 def test_airflow_loads_the_plugin_once_from_the_provider_or_plugins_folder(tmp_path: Path) -> None:
+    def ours(plugins: list[Any]) -> list[str]:
+        # Other installed providers bring plugins of their own (OpenLineage's, with the extra), and
+        # their own complaints: OpenLineage's plugin says "already registered" under eager discovery.
+        return [name for name, _ in plugins if name == "release_gates"]
+
+    def our_errors(errors: str) -> dict[str, str]:
+        return {k: v for k, v in json.loads(errors).items() if "OpenLineage" not in k}
+
     eager = {"AIRFLOW__CORE__LAZY_DISCOVER_PROVIDERS": "False"}
     plugins, errors = _plugins(tmp_path, **eager)
-    assert [name for name, _ in plugins] == ["release_gates"] and errors == "{}"
+    assert ours(plugins) == ["release_gates"] and our_errors(errors) == {}
     folder = {"AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins")}
     plugins, errors = _plugins(tmp_path, **folder)
-    assert [name for name, _ in plugins] == ["release_gates"] and errors == "{}"
+    assert ours(plugins) == ["release_gates"] and our_errors(errors) == {}
     # Both at once: still one plugin, and no "already registered" import error in the UI.
     plugins, errors = _plugins(tmp_path, **folder, **eager)
-    assert [name for name, _ in plugins] == ["release_gates"] and errors == "{}"
+    assert ours(plugins) == ["release_gates"] and our_errors(errors) == {}
 
 
 def test_plugin_declares_the_run_tab_the_nav_page_and_a_lazy_app() -> None:

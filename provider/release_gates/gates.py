@@ -341,6 +341,7 @@ class ReleaseState:
     approvals: dict[str, dict[str, Any]] = field(default_factory=dict)  # approval task → answer
     promoted: bool = False
     rolled_back: bool = False
+    canary_rolled_back: dict[str, Any] | None = None  # the canary's rollback record, when traffic went back
 
 
 def fold(records: Iterable[EvidenceRecord]) -> ReleaseState:
@@ -373,6 +374,8 @@ def fold(records: Iterable[EvidenceRecord]) -> ReleaseState:
             state.promoted = True
         elif record.kind == "rollback" and payload.get("status") == "done":
             state.rolled_back = True
+        elif record.kind == "canary_rollback":
+            state.canary_rolled_back = payload
     return state
 
 
@@ -441,7 +444,11 @@ def final_decision(
     approved, approval_reasons = signed_off(approval_tasks, state)
     if cleared and approved and state.promoted:
         return FinalDecision.RELEASED, []
-    if cleared and approved:
+    if cleared and approved and state.canary_rolled_back is not None:
+        canary = state.canary_rolled_back
+        done = "" if canary.get("status") == "done" else f" ({canary.get('status')}: weight not confirmed 0)"
+        reasons.append(f"canary rolled back{done}: {canary.get('reason') or 'no reason recorded'}")
+    elif cleared and approved:
         reasons.append("not promoted")
     return FinalDecision.HELD, reasons + approval_reasons
 

@@ -232,6 +232,8 @@ def test_a_planted_shift_rolls_back_to_weight_zero(  # noqa: PLR0917 - fixtures 
     assert any(name in i["finding_id"] for i in items), items
     sealed = store.records(release_id, kind="release_sealed")[0].payload
     assert sealed["decision"] == "held", sealed
+    # The reason says what happened, not just "not promoted".
+    assert any(r.startswith("canary rolled back: ") for r in sealed["reasons"]), sealed
     assert store.verify(release_id).ok
     # The run tab shows every shift, judgement and the rollback.
     html = _run_tab(store, release_id)

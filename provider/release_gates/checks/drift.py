@@ -38,7 +38,7 @@ computed from aggregates. No Airflow import; pandas, numpy and Evidently (≈6.5
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -104,7 +104,7 @@ class ColumnDrift:
         }
 
 
-class _Problems:
+class DriftProblems:
     def __init__(self) -> None:
         self.statuses: list[Status] = []
         self.findings: list[Finding] = []
@@ -188,11 +188,11 @@ def _evaluate(
 ) -> CheckResult:
     from evidently import __version__ as evidently_version  # type: ignore[import-untyped]
 
-    problems = _Problems()
+    problems = DriftProblems()
     metrics: dict[str, Any] = {"rows": {"reference": len(reference), "current": len(current)}}
     for side, frame in (("reference", reference), ("current", current)):
         if len(frame) == 0:
-            return _inconclusive(
+            return inconclusive_result(
                 base, f"dataset {names[side]!r} ({side}) is empty: nothing to compare", metrics
             )
 
@@ -235,7 +235,7 @@ def _evaluate(
         )
     return CheckResult(
         status=status,
-        summary=_summary(metrics, spec),
+        summary=drift_summary(metrics, spec),
         metrics=metrics,
         findings=tuple(problems.findings),
         artifacts=tuple(artifacts),
@@ -246,7 +246,7 @@ def _evaluate(
 
 
 def report_unmatched(
-    problems: _Problems, unmatched: dict[str, str], spec: DriftCheck, names: dict[str, str]
+    problems: DriftProblems, unmatched: dict[str, str], spec: DriftCheck, names: dict[str, str]
 ) -> None:
     """Reference features the current data lacks (INCONCLUSIVE) and current-only columns (WARN)."""
     for column, side in unmatched.items():
@@ -275,7 +275,7 @@ def decide_columns(
     results: dict[str, ColumnDrift],
     features: Sequence[str],
     spec: DriftCheck,
-    problems: _Problems,
+    problems: DriftProblems,
     metrics: dict[str, Any],
 ) -> None:
     """The dataset-level rule (share of drifted features ≥ ``drift_share``), into ``metrics``."""
@@ -295,10 +295,10 @@ def decide_columns(
         }
     )
     for column in drifted:
-        problems.findings.append(_drift_finding(results[column], spec.severity, prediction=False))
+        problems.findings.append(drift_finding(results[column], spec.severity, prediction=False))
 
 
-def final_status(results: dict[str, ColumnDrift], metrics: dict[str, Any], problems: _Problems) -> Status:
+def final_status(results: dict[str, ColumnDrift], metrics: dict[str, Any], problems: DriftProblems) -> Status:
     """Nothing measured is INCONCLUSIVE; dataset drift FAILs; any drifted column WARNs."""
     if not results:
         problems.statuses.append(Status.INCONCLUSIVE)
@@ -309,7 +309,7 @@ def final_status(results: dict[str, ColumnDrift], metrics: dict[str, Any], probl
     return Status.worst(problems.statuses) if problems.statuses else Status.PASS
 
 
-def _inconclusive(base: dict[str, Any], message: str, metrics: dict[str, Any]) -> CheckResult:
+def inconclusive_result(base: dict[str, Any], message: str, metrics: dict[str, Any]) -> CheckResult:
     return CheckResult(
         status=Status.INCONCLUSIVE,
         summary=message,
@@ -508,18 +508,18 @@ def _test_column(  # noqa: PLR0917 - one column's inputs, always passed in this 
     column: str,
     spec: DriftCheck,
     names: dict[str, str],
-    problems: _Problems,
+    problems: DriftProblems,
 ) -> ColumnDrift | None:
     from evidently.legacy.core import ColumnType
 
     kinds = {"reference": column_kind(reference), "current": column_kind(current)}
     if kinds["reference"] != kinds["current"]:
-        _unmeasured(
+        note_unmeasured(
             problems,
             column,
             spec,
-            f"column {column!r} is {_kind_word(kinds['reference'])} ({reference.dtype}) in "
-            f"{names['reference']!r} but {_kind_word(kinds['current'])} ({current.dtype}) in "
+            f"column {column!r} is {kind_word(kinds['reference'])} ({reference.dtype}) in "
+            f"{names['reference']!r} but {kind_word(kinds['current'])} ({current.dtype}) in "
             f"{names['current']!r}: wrong dtype, not compared",
         )
         return None
@@ -527,7 +527,7 @@ def _test_column(  # noqa: PLR0917 - one column's inputs, always passed in this 
     ref, cur = _clean(reference), _clean(current)
     for side, values in (("reference", ref), ("current", cur)):
         if values.empty:
-            _unmeasured(
+            note_unmeasured(
                 problems,
                 column,
                 spec,
@@ -551,7 +551,7 @@ def _test_column(  # noqa: PLR0917 - one column's inputs, always passed in this 
         else:
             outcome = test(ref, cur, column_type, threshold)
     except Exception as exc:
-        _unmeasured(
+        note_unmeasured(
             problems,
             column,
             spec,
@@ -560,7 +560,7 @@ def _test_column(  # noqa: PLR0917 - one column's inputs, always passed in this 
         return None
     score = float(outcome.drift_score)
     if not math.isfinite(score):
-        _unmeasured(problems, column, spec, f"column {column!r}: {choice.name} is undefined ({score})")
+        note_unmeasured(problems, column, spec, f"column {column!r}: {choice.name} is undefined ({score})")
         return None
     return ColumnDrift(
         column=column,
@@ -576,11 +576,37 @@ def _test_column(  # noqa: PLR0917 - one column's inputs, always passed in this 
     )
 
 
-def _kind_word(kind: ColumnKind) -> str:
+def note_prediction_not_measured(
+    problems: DriftProblems,
+    spec: DriftCheck,
+    column: str,
+    missing: list[str],
+    side_names: Mapping[str, str],
+    *,
+    explicit: bool,
+) -> None:
+    """A prediction column absent from a side. The current data is where the policy declares the
+    candidate's outputs, and a prediction reference is named for its outputs: without them the check
+    cannot say the predictions did not drift (INCONCLUSIVE). A plain reference without them (training
+    data, never scored) is a known gap, recorded as a warning."""
+    unmeasured = "current" in missing or explicit
+    problems.add(
+        Status.INCONCLUSIVE if unmeasured else Status.WARN,
+        Finding(
+            id=f"prediction_not_measured:{column}",
+            severity=spec.severity if unmeasured else Severity.LOW,
+            title=f"prediction drift of {column!r} not measured: no such column in "
+            + ", ".join(f"{side_names[s]!r} ({s})" for s in missing),
+            location=column,
+        ),
+    )
+
+
+def kind_word(kind: ColumnKind) -> str:
     return "numerical" if kind == "num" else "categorical"
 
 
-def _unmeasured(problems: _Problems, column: str, spec: DriftCheck, message: str) -> None:
+def note_unmeasured(problems: DriftProblems, column: str, spec: DriftCheck, message: str) -> None:
     problems.add(
         Status.INCONCLUSIVE,
         Finding(
@@ -592,7 +618,7 @@ def _unmeasured(problems: _Problems, column: str, spec: DriftCheck, message: str
     )
 
 
-def _drift_finding(result: ColumnDrift, severity: Severity, *, prediction: bool) -> Finding:
+def drift_finding(result: ColumnDrift, severity: Severity, *, prediction: bool) -> Finding:
     comparison = (
         f"p-value {result.score:.4g} < {result.threshold:g}"
         if result.method_kind == "p_value"
@@ -616,7 +642,7 @@ def _prediction_drift(
     *,
     names: dict[str, str],
     prediction_columns: Sequence[str],
-    problems: _Problems,
+    problems: DriftProblems,
 ) -> dict[str, Any]:
     if not spec.prediction_drift:
         return {"measured": False, "reason": "prediction_drift is off in the policy"}
@@ -631,21 +657,7 @@ def _prediction_drift(
             side for side, f in (("reference", reference), ("current", current)) if column not in f.columns
         ]
         if missing:
-            # The current data is where the policy declares the candidate's outputs, and a prediction
-            # reference is named for its outputs: without them the check cannot say the predictions did
-            # not drift. A plain reference without them (training data, never scored) is a known gap,
-            # recorded as a warning.
-            unmeasured = "current" in missing or explicit
-            problems.add(
-                Status.INCONCLUSIVE if unmeasured else Status.WARN,
-                Finding(
-                    id=f"prediction_not_measured:{column}",
-                    severity=spec.severity if unmeasured else Severity.LOW,
-                    title=f"prediction drift of {column!r} not measured: no such column in "
-                    + ", ".join(f"{side_names[s]!r} ({s})" for s in missing),
-                    location=column,
-                ),
-            )
+            note_prediction_not_measured(problems, spec, column, missing, side_names, explicit=explicit)
             continue
         result = _test_column(reference[column], current[column], column, spec, side_names, problems)
         if result is None:
@@ -653,7 +665,7 @@ def _prediction_drift(
         facts["measured"] = True
         facts["columns"][column] = result.to_dict()
         if result.drifted:
-            problems.add(Status.FAIL, _drift_finding(result, spec.severity, prediction=True))
+            problems.add(Status.FAIL, drift_finding(result, spec.severity, prediction=True))
     return facts
 
 
@@ -662,7 +674,7 @@ def _prediction_drift(
 # --------------------------------------------------------------------------------------------------
 
 
-def _summary(metrics: dict[str, Any], spec: DriftCheck) -> str:
+def drift_summary(metrics: dict[str, Any], spec: DriftCheck) -> str:
     features = metrics["feature_columns"]
     drifted: list[str] = metrics["drifted_columns"]
     text = (

@@ -31,23 +31,24 @@ from release_gates.checks.drift import (
     KIND,
     ColumnDrift,
     ColumnKind,
+    DriftProblems,
     MethodChoice,
-    _drift_finding,
-    _inconclusive,
-    _kind_word,
-    _Problems,
-    _summary,
-    _unmeasured,
     auto_method,
     decide_columns,
+    drift_finding,
+    drift_summary,
     final_status,
+    inconclusive_result,
+    kind_word,
+    note_prediction_not_measured,
+    note_unmeasured,
     policy_method,
     report_unmatched,
 )
 from release_gates.checks.drift_aggregates import WASSERSTEIN_TOLERANCE, jensenshannon_from_counts
 from release_gates.datasets import describe_error
 from release_gates.exceptions import AggregateLimitError, DatasetError, DriftInputError
-from release_gates.results import Artifact, CheckResult, Finding, Severity, Status, utcnow
+from release_gates.results import Artifact, CheckResult, Status, utcnow
 
 if TYPE_CHECKING:
     from release_gates.aggregates.drift_queries import NumericStats
@@ -190,12 +191,12 @@ def _evaluate(
     from release_gates.aggregates.drift_queries import row_count
 
     reference, current = sides["reference"], sides["current"]
-    problems = _Problems()
+    problems = DriftProblems()
     rows = {role: row_count(sides[role].source) for role in ("reference", "current")}
     metrics: dict[str, Any] = {"rows": rows}
     for role in ("reference", "current"):
         if rows[role] == 0:
-            return _inconclusive(
+            return inconclusive_result(
                 base, f"dataset {names[role]!r} ({role}) is empty: nothing to compare", metrics
             )
     metrics["sampling"] = {"sample_rows": None, "seed": spec.seed, "sampled": False}
@@ -236,7 +237,7 @@ def _evaluate(
         )
     return CheckResult(
         status=status,
-        summary=_summary(metrics, spec),
+        summary=drift_summary(metrics, spec),
         metrics=metrics,
         findings=tuple(problems.findings),
         artifacts=tuple(artifacts),
@@ -283,7 +284,7 @@ def _test_column(  # noqa: PLR0917 - one column's inputs, always passed in this 
     current: _Side,
     spec: DriftCheck,
     names: dict[str, str],
-    problems: _Problems,
+    problems: DriftProblems,
     facts: dict[str, dict[str, Any]],
 ) -> ColumnDrift | None:
     kinds = {"reference": reference.kind(column), "current": current.kind(column)}
@@ -293,16 +294,16 @@ def _test_column(  # noqa: PLR0917 - one column's inputs, always passed in this 
                 f"column {column!r} of dataset {names[side.role]!r} ({side.role}) has no values (all null): "
                 "not compared"
             )
-            _unmeasured(problems, column, spec, message)
+            note_unmeasured(problems, column, spec, message)
             return None
     if kinds["reference"] != kinds["current"]:
         ref_type, cur_type = (type(side.values[column]).__name__ for side in (reference, current))
-        _unmeasured(
+        note_unmeasured(
             problems,
             column,
             spec,
-            f"column {column!r} is {_kind_word(kinds['reference'] or 'cat')} ({ref_type}) in "
-            f"{names['reference']!r} but {_kind_word(kinds['current'] or 'cat')} ({cur_type}) in "
+            f"column {column!r} is {kind_word(kinds['reference'] or 'cat')} ({ref_type}) in "
+            f"{names['reference']!r} but {kind_word(kinds['current'] or 'cat')} ({cur_type}) in "
             f"{names['current']!r}: wrong dtype, not compared",
         )
         return None
@@ -321,12 +322,12 @@ def _test_column(  # noqa: PLR0917 - one column's inputs, always passed in this 
         raise
     except Exception as exc:
         name = choice.name if choice is not None else "auto"
-        _unmeasured(
+        note_unmeasured(
             problems, column, spec, f"column {column!r}: {name} could not be computed: {describe_error(exc)}"
         )
         return None
     if isinstance(measured, str):
-        _unmeasured(problems, column, spec, measured)
+        note_unmeasured(problems, column, spec, measured)
         return None
     chosen, score, detail = measured
     facts[column] = detail
@@ -470,7 +471,7 @@ def _in_memory(  # noqa: PLR0917
     current: _Side,
     spec: DriftCheck,
     names: dict[str, str],
-    problems: _Problems,
+    problems: DriftProblems,
 ) -> ColumnDrift | None:
     import pandas as pd
 
@@ -499,7 +500,7 @@ def _prediction_drift(
     *,
     names: dict[str, str],
     prediction_columns: Sequence[str],
-    problems: _Problems,
+    problems: DriftProblems,
     facts: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:
     """As :func:`release_gates.checks.drift._prediction_drift`, on the sources."""
@@ -515,17 +516,7 @@ def _prediction_drift(
             role for role, side in (("reference", baseline), ("current", current)) if not side.has(column)
         ]
         if missing:
-            unmeasured = "current" in missing or explicit
-            problems.add(
-                Status.INCONCLUSIVE if unmeasured else Status.WARN,
-                Finding(
-                    id=f"prediction_not_measured:{column}",
-                    severity=spec.severity if unmeasured else Severity.LOW,
-                    title=f"prediction drift of {column!r} not measured: no such column in "
-                    + ", ".join(f"{side_names[s]!r} ({s})" for s in missing),
-                    location=column,
-                ),
-            )
+            note_prediction_not_measured(problems, spec, column, missing, side_names, explicit=explicit)
             continue
         baseline.prepare([column])
         current.prepare([column])
@@ -535,7 +526,7 @@ def _prediction_drift(
         result_facts["measured"] = True
         result_facts["columns"][column] = result.to_dict()
         if result.drifted:
-            problems.add(Status.FAIL, _drift_finding(result, spec.severity, prediction=True))
+            problems.add(Status.FAIL, drift_finding(result, spec.severity, prediction=True))
     return result_facts
 
 

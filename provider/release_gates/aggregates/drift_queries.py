@@ -20,13 +20,15 @@ differ, the fragment is chosen here by ``source.dialect``:
   ``MIN`` and ``MAX`` are finite it holds no NaN or infinity, and only the other columns are asked
   again with the filter.
 * **Several columns per statement**: the first values, the statistics and the categorical counts
-  of all columns come from one statement per side, and so do all histograms of one pass. On DuckDB
-  (columnar files) the histograms are a ``UNION ALL`` of one ``GROUP BY`` per column, each reading
-  only its column — measured faster than one scan that unpivots every row (``UNNEST`` or a
-  ``CROSS JOIN``: 3–5× slower at 10M rows). On PostgreSQL, which reads whole rows, one scan unpivots
-  them with ``CROSS JOIN LATERAL (VALUES …)``; other dialects get the ``UNION ALL`` form. Categorical
-  counts use ``GROUPING SETS`` with ``ROW_NUMBER()`` capping each column's list on DuckDB and
-  PostgreSQL (SQLite has no ``GROUPING SETS``: one query per column there).
+  of all columns come from one statement per side, and so do all histograms of one pass: a ``UNION
+  ALL`` of one ``GROUP BY`` per column. Measured at 10M rows, that beats one scan that unpivots every
+  row into (column, value) pairs: on DuckDB each branch reads only its Parquet column (``UNNEST`` or a
+  ``CROSS JOIN`` unpivot: 3–5× slower); on PostgreSQL the branches run as a parallel append with
+  small hash tables (27.5 s against 42 s for ``CROSS JOIN LATERAL (VALUES …)``, the table in memory;
+  a table read from disk is read once per column). DuckDB takes the statistics the same way (one
+  branch per column: half the memory of one scan of all columns); row stores take them in one scan.
+  Categorical counts use ``GROUPING SETS`` with ``ROW_NUMBER()`` capping each column's list on
+  DuckDB and PostgreSQL (SQLite has no ``GROUPING SETS``: one query per column there).
 
 Identifiers only ever come through ``source.quote`` (the dataset's column names, after the caller
 checked they exist); values are bound parameters, and the lists of bin numbers are integers this
@@ -220,22 +222,19 @@ class Histograms:
 
 
 def histograms(source: AggregateSource, tasks: Sequence[HistogramTask]) -> list[Histograms]:
-    """Every task's bins (count, Σ(x − origin), min, max per bin) in one statement (see the module
-    docstring for its two forms); the same arithmetic per value as :func:`histogram`."""
+    """Every task's bins (count, Σ(x − origin), min, max per bin) in one statement, a ``UNION ALL``
+    of one ``GROUP BY`` per task (see the module docstring); the same arithmetic per value as
+    :func:`histogram`."""
     import numpy as np
 
     if not tasks:
         return []
     params: dict[str, Any] = dict(_FINITE)
-    lateral = source.dialect == "postgresql"
     for i, task in enumerate(tasks):
         params |= {f"o{i}": task.origin, f"w{i}": task.width, f"m{i}": task.mean}
-        if task.parents is not None or lateral:  # DuckDB refuses parameters a statement does not use
-            params[f"pw{i}"] = task.parent_width if task.parents is not None else task.width
-    if lateral:
-        sql = _histograms_lateral(source, tasks)
-    else:
-        sql = " UNION ALL ".join(_histogram_branch(source, i, task) for i, task in enumerate(tasks))
+        if task.parents is not None:  # DuckDB refuses parameters a statement does not use
+            params[f"pw{i}"] = task.parent_width
+    sql = " UNION ALL ".join(_histogram_branch(source, i, task) for i, task in enumerate(tasks))
     rows = source.fetch(sql, params)
     table = np.array(rows, dtype=float).reshape(-1, 7)
     out = []
@@ -275,27 +274,6 @@ def _histogram_branch(source: AggregateSource, i: int, task: HistogramTask) -> s
         f"SELECT {i} AS rg_t, k, COUNT(*), SUM(x - {o}), MIN(x), MAX(x), SUM((x - {m}) * (x - {m})) "
         f"FROM (SELECT FLOOR((x - {o}) / {w}) AS k, x FROM (SELECT {_double(source, task.column)} AS x "
         f"FROM {source.relation}) AS rg_v WHERE {where}) AS rg_b GROUP BY k"
-    )
-
-
-def _histograms_lateral(source: AggregateSource, tasks: Sequence[HistogramTask]) -> str:
-    """One scan of the rows, each unpivoted into one (task, value, origin, width, mean) per task."""
-    rows = []
-    for i, task in enumerate(tasks):
-        constants = ", ".join(f"CAST(:{p}{i} AS DOUBLE PRECISION)" for p in ("o", "w", "m", "pw"))
-        rows.append(f"({i}, {_double(source, task.column)}, {constants})")
-    keep = [str(i) for i, t in enumerate(tasks) if t.parents is None]
-    conditions = [f"rg_t IN ({', '.join(keep)})"] if keep else []
-    conditions += [
-        f"(rg_t = {i} AND {_parent_filter(t, 'rg_p')})" for i, t in enumerate(tasks) if t.parents is not None
-    ]
-    return (
-        "SELECT rg_t, rg_k, COUNT(*), SUM(rg_d), MIN(rg_x), MAX(rg_x), SUM(rg_q) FROM ("
-        "SELECT rg_t, rg_x, FLOOR((rg_x - rg_o) / rg_w) AS rg_k, FLOOR((rg_x - rg_o) / rg_pw) AS rg_p, "
-        "rg_x - rg_o AS rg_d, (rg_x - rg_m) * (rg_x - rg_m) AS rg_q "
-        f"FROM {source.relation} CROSS JOIN LATERAL (VALUES {', '.join(rows)}) "
-        "AS rg_u (rg_t, rg_x, rg_o, rg_w, rg_m, rg_pw) WHERE rg_x > :ninf AND rg_x < :pinf) AS rg_b "
-        f"WHERE {' OR '.join(conditions)} GROUP BY rg_t, rg_k"
     )
 
 

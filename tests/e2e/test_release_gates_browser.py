@@ -155,7 +155,10 @@ def test_plugin_is_registered_once(released: tuple[Standalone, str]) -> None:
     plugins = server.client.get("/api/v2/plugins", headers=server.headers()).json()["plugins"]
     assert [p["name"] for p in plugins].count("release_gates") == 1
     errors = server.client.get("/api/v2/plugins/importErrors", headers=server.headers()).json()
-    assert errors["total_entries"] == 0, errors
+    # Only this provider's: the OpenLineage provider (a dev dependency here) registers its own plugin
+    # through both its entry point and its provider info, and reports the second as "already registered".
+    ours = [e for e in errors["import_errors"] if not e["source"].startswith("OpenLineage")]
+    assert ours == [], errors
 
 
 def test_unauthenticated_requests_get_401(released: tuple[Standalone, str]) -> None:

@@ -627,8 +627,7 @@ class SealReleaseOperator(_ReleaseStep):
             report_files = self._report(store, summary)
             with attestation_until_sealed(attestation):
                 store.append(self.release_id, "release_sealed", summary, actor=self.evidence_task_name)
-        report = store.verify(self.release_id)
-        recorded = summary.get("reasons")
+        report, recorded = store.verify(self.release_id), summary.get("reasons")
         said = [str(r) for r in recorded] if isinstance(recorded, list) else []
         self.log.info(
             "Release %s: %s. %s", self.release_id, str(summary.get("decision")).upper(), "; ".join(said)
@@ -638,7 +637,8 @@ class SealReleaseOperator(_ReleaseStep):
             raise AirflowFailException(
                 f"evidence chain of {self.release_id} does not verify: {report.problem}"
             )
-        context["ti"].xcom_push(key=RUN_NOTE_KEY, value=run_note(summary, self.release_id))  # the run's note
+        if (ti := context.get("ti")) is not None:  # the run's note (no task instance outside a run)
+            ti.xcom_push(key=RUN_NOTE_KEY, value=run_note(summary, self.release_id))
         return {**summary, "release_id": self.release_id, "report": report_files,
                 "evidence": {"records": report.records, "head": report.head_hash}}  # fmt: skip
 

@@ -138,7 +138,9 @@ def hodges_lehmann_sorted(x: NDArray[np.float64], y: NDArray[np.float64]) -> flo
     return _select_median(x, y, k_lo, k_hi)
 
 
-def _select_median(x: NDArray[np.float64], y: NDArray[np.float64], k_lo: int, k_hi: int) -> float:
+def _select_median(  # noqa: C901, PLR0915 - one selection loop; its cases are explained inline
+    x: NDArray[np.float64], y: NDArray[np.float64], k_lo: int, k_hi: int
+) -> float:
     """Order statistics ``k_lo`` and ``k_hi`` (``k_hi − k_lo ≤ 1``) of ``x[i] − y[j]``, averaged."""
     import numpy as np
 
@@ -153,6 +155,14 @@ def _select_median(x: NDArray[np.float64], y: NDArray[np.float64], k_lo: int, k_
     def count(starts: NDArray[np.intp]) -> int:
         return int(m * n - starts.sum())
 
+    # The bracket's values, once known: inside a narrow bracket the differences' counts grow almost
+    # linearly, so the pivots of the next round can be interpolated instead of sampled (no sample to
+    # draw and partition). An interpolated pivot is not a difference itself, so it only ever narrows
+    # the bracket; a round in which it does not is followed by sampling again.
+    t_lo: float | None = None
+    t_hi: float | None = None
+    interpolate = 2
+
     for _ in range(_MAX_ROUNDS):
         width = c_hi - c_lo
         widths = lo_j - hi_j
@@ -162,6 +172,22 @@ def _select_median(x: NDArray[np.float64], y: NDArray[np.float64], k_lo: int, k_
             cols = hi_j[rows] + (np.arange(width) - offsets[rows])
             picked = np.partition(x[rows] - y[cols], (k_lo - c_lo, k_hi - c_lo))
             return float((picked[k_lo - c_lo] + picked[k_hi - c_lo]) / 2)
+        if interpolate and t_lo is not None and t_hi is not None and t_lo < t_hi:
+            interpolate -= 1
+            pad = enumerate_at // 8
+            narrowed = False
+            for target in (k_lo - pad, k_hi + 1 + pad):
+                pivot = t_lo + (t_hi - t_lo) * (min(max(target, c_lo), c_hi) - c_lo) / width
+                if not t_lo < pivot < t_hi:
+                    continue
+                starts = _suffix_starts(x, y, pivot)
+                c = count(starts)
+                if c_lo < c <= k_lo:
+                    lo_j, c_lo, t_lo, narrowed = starts, c, pivot, True
+                elif k_hi < c < c_hi:
+                    hi_j, c_hi, t_hi, narrowed = starts, c, pivot, True
+            if narrowed:
+                continue
         # Sample pairs uniformly from the bracket; count at sample quantiles around the target ranks.
         if c_lo == 0 and c_hi == n * m:  # the whole matrix: sampling is two draws of indices
             size = _FIRST_SAMPLE
@@ -182,10 +208,10 @@ def _select_median(x: NDArray[np.float64], y: NDArray[np.float64], k_lo: int, k_
             c = count(starts)
             if c <= k_lo:
                 if c > c_lo:
-                    lo_j, c_lo = starts, c
+                    lo_j, c_lo, t_lo = starts, c, pivot
             elif c > k_hi:
                 if c < c_hi:
-                    hi_j, c_hi = starts, c
+                    hi_j, c_hi, t_hi = starts, c, pivot
                     continue
                 # No progress: hi sits on a run of equal differences. Either the run holds both
                 # ranks (the answer), or the bracket can end just below it.
@@ -193,7 +219,7 @@ def _select_median(x: NDArray[np.float64], y: NDArray[np.float64], k_lo: int, k_
                 c_strict = count(strict)
                 if c_strict <= k_lo:
                     return pivot
-                hi_j, c_hi = strict, c_strict
+                hi_j, c_hi, t_hi = strict, c_strict, pivot
             else:
                 # c == k_hi == k_lo + 1: the pivot (an actual difference) is rank k_lo, and rank
                 # k_hi is the smallest difference above it: per row, the one just left of the suffix.

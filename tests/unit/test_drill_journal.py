@@ -436,8 +436,11 @@ def test_a_deferred_lease_is_not_offered_while_another_holds_the_target_or_a_dri
     store: EvidenceStore,
 ) -> None:
     journal = TargetJournal(store, {"type": "memory", "name": "m"})
-    held = journal.acquire("rel-2:dag.promote", purpose="promotion")
+    held = journal.acquire("rel-2:dag.promote", purpose="promotion", ttl=60)
     assert journal.defer("rel-1:dag.drill", purpose="drill") is None
+    # Expired, too: its holder may still be changing the target; a takeover reads the target after it.
+    later = TargetJournal(store, journal.identity, now=lambda: datetime.now(UTC) + timedelta(minutes=5))
+    assert later.defer("rel-1:dag.drill", purpose="drill") is None
     journal.release(held)
     assert journal.defer("rel-1:dag.drill", purpose="drill") is not None
     _drill_killed_after_rollback(store, Clock())  # leaves an unfinished drill

@@ -406,7 +406,9 @@ class TargetJournal:
         """
         records = self.state()
         current = active_lease(records)
-        if current is not None and current.holder != holder and not current.expired(self._now()):
+        if current is not None and current.holder != holder:
+            # Held by someone else — expired too: its holder may still be at work on the target, and
+            # taking it over is for acquire(), which reads the target only after the takeover.
             return None
         if self.unfinished_drills(records):
             return None

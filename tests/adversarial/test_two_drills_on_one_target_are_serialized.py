@@ -56,7 +56,9 @@ def test_two_drills_on_one_target_are_serialized(
         thread.start()
     for thread in threads:
         thread.join(timeout=180)
-    assert {r["status"] for r in results.values()} == {"PASS"}, results
+    assert {r["status"] for r in results.values()} == {"PASS"}, [
+        (r["status"], r["summary"], r.get("findings")) for r in results.values()
+    ]
     assert alias_version(hook.get_client, function) == "3"
 
     journal = TargetJournal(evidence, {"type": "lambda", "name": function, "alias": "live"})
@@ -68,3 +70,36 @@ def test_two_drills_on_one_target_are_serialized(
     assert [d.payload["original_version"] for d in drills] == ["3", "3"]  # B never saw A's rollback
     assert {d.payload["release_id"] for d in drills} == {"release__run-a", "release__run-b"}
     assert evidence.verify(journal.chain_id).ok
+
+
+def test_a_first_try_that_read_another_drills_passing_state_drills_again_under_the_lease(
+    hook: AwsDeploymentHook, evidence: EvidenceStore
+) -> None:
+    """Attack: another run's drill takes the target between this first try's look at the chain and its
+    look at the target. It reads version 2 — the other drill's — as the original, finds "nothing to roll
+    back to" (2 is the policy's previous version) and would report that INCONCLUSIVE without writing
+    anything. The moved chain head gives it away: the drill runs again under the lease, on the truth."""
+    function = make_lambda(hook.get_client, versions=3)
+    lam = hook.get_client("lambda")
+    identity = {"type": "lambda", "name": function, "alias": "live"}
+    other = TargetJournal(evidence, identity)
+    seen: list[Any] = []
+
+    class Interleaved(RollbackDrillOperator):
+        def _deferred_drill(self, *args: Any, **kwargs: Any) -> Any:
+            lease = other.acquire("release__run-other:drill", purpose="another run's drill")
+            lam.update_alias(FunctionName=function, Name="live", FunctionVersion="2")  # its drill
+            result = super()._deferred_drill(*args, **kwargs)
+            seen.append(result)
+            lam.update_alias(FunctionName=function, Name="live", FunctionVersion="3")  # its restore
+            other.release(lease)
+            return result
+
+    op = Interleaved(task_id="drill", check_id="operations.drill", spec=drill_spec(function),
+                     release_id="release__run-a", lease_wait=60)  # fmt: skip
+    result = op.execute(context={"ti": SimpleNamespace(try_number=1)})  # type: ignore[arg-type]
+    assert seen == [None]  # the unjournaled attempt was discarded, not reported
+    assert result["status"] == "PASS", result
+    assert alias_version(hook.get_client, function) == "3"
+    [drill] = started_drills(TargetJournal(evidence, identity).records())
+    assert drill.payload["original_version"] == "3" and drill.payload["release_id"] == "release__run-a"

@@ -224,11 +224,12 @@ class RollbackDrillOperator(BaseCheckOperator):
             if first_try
             else None
         )
-        if deferred is not None:
-            result = self._deferred_drill(
-                target, journal, spec, deferred, stable=stable, actor=actor, wait=wait
-            )
-        else:
+        result = (
+            self._deferred_drill(target, journal, spec, deferred, stable=stable, actor=actor, wait=wait)
+            if deferred is not None
+            else None
+        )
+        if result is None:
             with target_lease(
                 journal, holder, purpose=purpose, release_id=self.release_id, ttl=ttl, wait=wait, actor=actor
             ) as lease:
@@ -256,10 +257,14 @@ class RollbackDrillOperator(BaseCheckOperator):
         stable: float,
         actor: str,
         wait: float,
-    ) -> CheckResult:
+    ) -> CheckResult | None:
         """The drill with its lease written together with ``drill_started`` (see
         :class:`~release_gates.checks.drill_recovery.TargetDrillJournal`); the lease, if written, is
-        given back with the drill's end, or here when the drill stopped after taking it."""
+        given back with the drill's end, or here when the drill stopped after taking it.
+
+        None when the drill ended before writing anything (nothing to roll back to, say) while
+        someone else wrote to the target's chain: what it read may have been another drill's
+        passing state, so the caller drills again under the lease."""
         from release_gates.checks.drill_recovery import TargetDrillJournal, recover_unfinished_drills
         from release_gates.checks.rollback_drill import RetryPolicy, run_rollback_drill
 
@@ -304,6 +309,13 @@ class RollbackDrillOperator(BaseCheckOperator):
             self._drill_journal = None
             if drill_journal.lease is not None:
                 journal.release(drill_journal.lease)  # a no-op after the drill's own end released it
+        if drill_journal.lease is None:
+            records = journal.state()
+            if (records[-1].seq if records else 0) != deferred.expected_seq:
+                self.log.info(
+                    "The target's chain moved during an unjournaled drill: drilling again under its lease"
+                )
+                return None
         if recoveries:
             result = result.model_copy(update={"metrics": {**result.metrics, "recoveries": recoveries}})
         return result

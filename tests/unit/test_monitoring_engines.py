@@ -18,7 +18,6 @@ from release_gates.monitoring.engines import (
     evaluate_freshness,
     evaluate_volume,
     evaluate_window,
-    labelled_columns,
     window_columns,
 )
 from release_gates.monitoring.plan import ErrorRateSpec, MonitoringPlan, monitoring_plan, window_for
@@ -258,7 +257,7 @@ def test_results_carry_the_window_and_what_they_inherit() -> None:
 def test_columns_read_per_window() -> None:
     plan = plan_of()
     assert window_columns(plan) == ["ts", "g", "y", "p"]
-    assert labelled_columns(plan) == ["ts", "y", "p", "g"]
+    assert plan.labelled_columns() == ["ts", "y", "p", "g"]
     with_drift = plan_of(
         POLICY.replace("    drift: {enabled: false}\n", "").replace(
             "  owner: owner\n  escalation", "  owner: owner\n  reference: eval\n  escalation"

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from release_gates.monitoring.engines import evaluate_window, labelled_columns, window_columns
+from release_gates.monitoring.engines import evaluate_window, window_columns
 from release_gates.monitoring.plan import MonitoringPlan, window_for
 from release_gates.monitoring.source import InferenceLogError, load_window
 from release_gates.monitoring.window_counts import count_window, counts_apply
@@ -59,7 +59,7 @@ def _by_rows(plan: MonitoringPlan, base: Path) -> Any:
     labelled = None
     if plan.monitoring.label_delay:
         start, end = window.labelled_start, window.labelled_end
-        labelled = load_window(log, start, end, columns=labelled_columns(plan), base_dir=base)
+        labelled = load_window(log, start, end, columns=plan.labelled_columns(), base_dir=base)
     return evaluate_window(plan, window, current, labelled=labelled)
 
 

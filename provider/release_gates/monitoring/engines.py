@@ -629,13 +629,3 @@ def window_columns(plan: MonitoringPlan) -> list[str] | None:
         elif check.labelled:
             columns += [*check.spec.sensitive_features, *(c for c in (log.label, log.prediction) if c)]
     return list(dict.fromkeys(columns))
-
-
-def labelled_columns(plan: MonitoringPlan) -> list[str]:
-    """Columns of the label-delayed window (fairness and error rates only)."""
-    log = plan.monitoring.source
-    columns = [log.timestamp, *(c for c in (log.label, log.prediction) if c)]
-    for check in plan.checks:
-        if check.labelled:
-            columns += list(check.spec.sensitive_features)
-    return list(dict.fromkeys(columns))

@@ -68,12 +68,11 @@ def count_window(
     from release_gates.aggregates.engine import open_source
     from release_gates.datasets import locate
     from release_gates.exceptions import DatasetError
-    from release_gates.monitoring.engines import labelled_columns
     from release_gates.monitoring.source import LOG_NAME, log_dataset
 
     log = plan.monitoring.source
     labelled_checks = [check for check in plan.checks if check.labelled]
-    required = labelled_columns(plan) if labelled_checks else [log.timestamp]
+    required = plan.labelled_columns() if labelled_checks else [log.timestamp]
     try:
         location = locate(LOG_NAME, log_dataset(log), base_dir=base_dir)
         if location.path is not None and location.path.is_dir() and not any(location.path.rglob("*.parquet")):

@@ -223,7 +223,7 @@ class EvaluateWindowOperator(_MonitorStep):
 
         from release_gates.datasets import mask_password
         from release_gates.inputs.catalog import DatasetCatalog
-        from release_gates.monitoring.engines import evaluate_window, labelled_columns, window_columns
+        from release_gates.monitoring.engines import evaluate_window, window_columns
         from release_gates.monitoring.source import load_window
         from release_gates.monitoring.window_counts import count_window, counts_apply
 
@@ -256,7 +256,7 @@ class EvaluateWindowOperator(_MonitorStep):
                 log,
                 window.labelled_start,
                 window.labelled_end,
-                columns=labelled_columns(plan),
+                columns=plan.labelled_columns(),
                 base_dir=policy.base_dir,
             )
         reference = dataset = None

@@ -102,6 +102,15 @@ class MonitoringPlan:
     def by_id(self, check_id: str) -> MonitoredCheck | None:
         return next((c for c in self.checks if c.check_id == check_id), None)
 
+    def labelled_columns(self) -> list[str]:
+        """Columns of the label-delayed window (fairness and error rates only)."""
+        log = self.monitoring.source
+        columns = [log.timestamp, *(c for c in (log.label, log.prediction) if c)]
+        for check in self.checks:
+            if check.labelled:
+                columns += list(check.spec.sensitive_features)
+        return list(dict.fromkeys(columns))
+
 
 # --------------------------------------------------------------------------------------------------
 # Resolving the checks

@@ -142,3 +142,47 @@ def test_passwords_never_reach_messages() -> None:
 def test_object_storage_uris_are_recognized_without_reading() -> None:
     location = locate("s3", Dataset(uri="s3://bucket/key/train.parquet"))
     assert (location.kind, location.format) == ("object", "parquet")
+
+
+def test_parquet_reads_match_pandas_for_paths_bytes_and_column_subsets(tmp_path: Path) -> None:
+    """The Arrow-native reader returns what ``pd.read_parquet`` returns: values, dtypes, a named index."""
+    from release_gates.datasets import read_parquet_frame
+
+    frame = pd.DataFrame(
+        {"x": [1.5, 2.5, None], "g": ["a", "b", "a"], "n": [1, 2, 3]},
+        index=pd.Index([10, 20, 30], name="row_id"),
+    )
+    path = tmp_path / "f.parquet"
+    frame.to_parquet(path)
+    pd.testing.assert_frame_equal(read_parquet_frame(path), pd.read_parquet(path))
+    pd.testing.assert_frame_equal(read_parquet_frame(path.read_bytes()), pd.read_parquet(path))
+    subset = read_parquet_frame(path, ["g", "missing", "x"])
+    assert list(subset.columns) == ["g", "x"]  # absent columns are the caller's to report
+    pd.testing.assert_frame_equal(subset, pd.read_parquet(path, columns=["g", "x"]))
+
+
+def test_parquet_is_never_read_through_a_python_file_handle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``pd.read_parquet`` opens a local file with Python's ``open`` and hands Arrow that handle;
+    Arrow's scan threads then release it after the read, taking the GIL, and a CLI command that
+    exited right after printing its result aborted ("terminate called without an active exception")
+    whenever that release raced interpreter finalization. Arrow must open the file itself."""
+    import builtins
+
+    from release_gates.datasets import load_frame, read_parquet_frame
+
+    path = tmp_path / "f.parquet"
+    pd.DataFrame({"x": range(100), "g": ["a", "b"] * 50}).to_parquet(path)
+    real_open = builtins.open
+
+    def no_python_handles(file: object, *args: object, **kwargs: object) -> object:
+        if str(file).endswith(".parquet"):
+            raise AssertionError(f"a Python file handle was opened on {file}")
+        return real_open(file, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(builtins, "open", no_python_handles)
+    with pytest.raises(AssertionError, match="Python file handle"):
+        pd.read_parquet(path)  # the old reader: the guard above does catch it
+    assert len(read_parquet_frame(path, ["x"])) == 100
+    assert len(load_frame("d", Dataset(uri=str(path)))) == 100

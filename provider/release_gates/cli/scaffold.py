@@ -84,7 +84,9 @@ def read_dataset(name: str, path: Path) -> DatasetInfo:
 
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
-        frame = pd.read_parquet(path)
+        from release_gates.datasets import read_parquet_frame
+
+        frame = read_parquet_frame(path)
         rows = len(frame)
         frame = frame.head(SAMPLE_ROWS)
     elif suffix in (".csv", ".txt"):

@@ -303,3 +303,22 @@ def test_an_unflushed_append_commits_and_leaves_the_next_one_durable(evidence_ur
     assert current() == before and before in {"2", "3", "on"}  # FULL/EXTRA on SQLite, on in PostgreSQL
     assert [r.kind for r in store.records("c")] == ["note", "drill_finished", "lease_released"]
     assert store.verify("c").ok
+
+
+def test_several_records_in_one_transaction_chain_and_stop_at_a_seal(evidence_url: str) -> None:
+    """The records after the first take their head from the one just written (no re-read): each
+    links to the one before, the chain verifies, and a record after a seal in the same batch is
+    refused with the whole batch."""
+    store = EvidenceStore(evidence_url)
+    store.append("b", "note", {"n": 1})
+    written = store.append_all_if_head(
+        "b", [("note", {"n": 2}, None), ("note", {"n": 3}, "x"), ("note", {"n": 4}, None)], expected_seq=1
+    )
+    assert [r.seq for r in written] == [2, 3, 4]
+    assert [r.prev_hash for r in written[1:]] == [r.hash for r in written[:-1]]
+    assert store.verify("b").ok
+    with pytest.raises(EvidenceSealedError):
+        store.append_all_if_head(
+            "b", [("release_sealed", {}, None), ("note", {"n": 5}, None)], expected_seq=4
+        )
+    assert [r.seq for r in store.records("b")] == [1, 2, 3, 4]  # nothing of the refused batch

@@ -400,12 +400,23 @@ class EvidenceStore:
         for attempt in range(6):
             try:
                 with self._begin(durable) as conn:
-                    written = []
-                    for i, ((kind, _payload, actor), text_) in enumerate(zip(entries, texts, strict=True)):
-                        expected = expected_seq if i == 0 else None
-                        written.append(
-                            self.append_locked(conn, release_id, kind, text_, actor, expected_seq=expected)
-                        )
+                    written: list[EvidenceRecord] = []
+                    for (kind, _payload, actor), text_ in zip(entries, texts, strict=True):
+                        if not written:
+                            record = self.append_locked(
+                                conn, release_id, kind, text_, actor, expected_seq=expected_seq
+                            )
+                        else:  # the head is the record just written, in this transaction
+                            head = written[-1]
+                            record = self.append_locked(
+                                conn,
+                                release_id,
+                                kind,
+                                text_,
+                                actor,
+                                head=(head.seq, head.hash, head.kind, head.recorded_at),
+                            )
+                        written.append(record)
                     return written
             except IntegrityError:
                 # Two writers created the same new chain: the head moved from 0.
@@ -445,10 +456,17 @@ class EvidenceStore:
         actor: str | None,
         *,
         expected_seq: int | None = None,
+        head: tuple[int, str, str, str] | None = None,
     ) -> EvidenceRecord:
-        if conn.dialect.name == "postgresql":
-            conn.execute(_PG_CHAIN_LOCK, {"rid": release_id})
-        last = conn.execute(_LAST_RECORD, {"rid": release_id}).first()
+        """Append one record in ``conn``'s transaction. ``head`` — (seq, hash, kind, recorded_at) of
+        the chain's last record — only when this transaction itself just wrote it (it holds the lock)."""
+        last: Any
+        if head is not None:
+            last = head
+        else:
+            if conn.dialect.name == "postgresql":
+                conn.execute(_PG_CHAIN_LOCK, {"rid": release_id})
+            last = conn.execute(_LAST_RECORD, {"rid": release_id}).first()
         head_seq, head_hash = (last[0], last[1]) if last is not None else (0, GENESIS_HASH)
         if expected_seq is not None and head_seq != expected_seq:
             raise EvidenceHeadMovedError(f"{release_id}: head is at #{head_seq}, not #{expected_seq}")
@@ -587,10 +605,10 @@ class EvidenceStore:
 
     def tail_from_last(self, release_id: str, kind: str) -> list[EvidenceRecord]:
         """The chain's records from its last ``kind`` record on (empty when it has none); one query."""
-        from release_gates.evidence.transaction import tail_query
+        from release_gates.evidence.transaction import tail_rows
 
         with self._read() as conn:
-            rows = conn.execute(tail_query(release_id, kind)).all()
+            rows = tail_rows(conn, release_id, kind)
         return [record_from_row(row) for row in rows]
 
     def release_chains(self, model: str | None = None) -> dict[str, list[EvidenceRecord]]:

@@ -3,15 +3,15 @@
 :meth:`EvidenceStore.locked` yields a :class:`ChainTransaction`: whatever it reads, nobody appends to
 the chain until it ends, so a decision taken on what it read holds when it appends (how a target's
 lease is taken in one round trip: read the state, decide, append). The queries are shared with the
-store's own readers (:func:`records_query`, :func:`tail_query`).
+store's own readers (:func:`records_query`, :func:`tail_rows`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, bindparam, func, or_, select
 
 from release_gates.evidence.schema import records
 
@@ -44,18 +44,27 @@ def records_query(
     return query
 
 
-def tail_query(release_id: str, kind: str) -> Select[Any]:
-    """A chain's records from its last ``kind`` record on (none when it has none)."""
+def _tail_statement() -> Select[Any]:
     last = (
         select(func.max(records.c.seq))
-        .where(records.c.release_id == release_id, records.c.kind == kind)
+        .where(records.c.release_id == bindparam("rid"), records.c.kind == bindparam("kind"))
         .scalar_subquery()
     )
     return (
         select(records)
-        .where(records.c.release_id == release_id, records.c.seq >= last)
+        .where(records.c.release_id == bindparam("rid"), records.c.seq >= last)
         .order_by(records.c.seq)
     )
+
+
+#: Built once and run with parameters (:func:`tail_rows`): a drill reads its target's tail on every
+#: try, and building the statement cost more than running it.
+_TAIL = _tail_statement()
+
+
+def tail_rows(conn: Connection, release_id: str, kind: str) -> Sequence[Row[Any]]:
+    """A chain's rows from its last ``kind`` record on (none when it has none)."""
+    return conn.execute(_TAIL, {"rid": release_id, "kind": kind}).all()
 
 
 class ChainTransaction:
@@ -87,7 +96,7 @@ class ChainTransaction:
 
     def tail_from_last(self, release_id: str, kind: str) -> list[EvidenceRecord]:
         self._own(release_id)
-        return [self._to_record(row) for row in self._conn.execute(tail_query(release_id, kind)).all()]
+        return [self._to_record(row) for row in tail_rows(self._conn, release_id, kind)]
 
     def append(self, kind: str, payload: Mapping[str, Any], *, actor: str | None = None) -> EvidenceRecord:
         return self._append(kind, payload, actor)

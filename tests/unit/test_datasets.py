@@ -146,7 +146,7 @@ def test_object_storage_uris_are_recognized_without_reading() -> None:
 
 def test_parquet_reads_match_pandas_for_paths_bytes_and_column_subsets(tmp_path: Path) -> None:
     """The Arrow-native reader returns what ``pd.read_parquet`` returns: values, dtypes, a named index."""
-    from release_gates.datasets import read_parquet_frame
+    from release_gates.parquet import read_parquet_frame
 
     frame = pd.DataFrame(
         {"x": [1.5, 2.5, None], "g": ["a", "b", "a"], "n": [1, 2, 3]},
@@ -170,7 +170,8 @@ def test_parquet_is_never_read_through_a_python_file_handle(
     whenever that release raced interpreter finalization. Arrow must open the file itself."""
     import builtins
 
-    from release_gates.datasets import load_frame, read_parquet_frame
+    from release_gates.datasets import load_frame
+    from release_gates.parquet import read_parquet_frame
 
     path = tmp_path / "f.parquet"
     pd.DataFrame({"x": range(100), "g": ["a", "b"] * 50}).to_parquet(path)

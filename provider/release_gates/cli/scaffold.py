@@ -84,7 +84,7 @@ def read_dataset(name: str, path: Path) -> DatasetInfo:
 
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
-        from release_gates.datasets import read_parquet_frame
+        from release_gates.parquet import read_parquet_frame
 
         frame = read_parquet_frame(path)
         rows = len(frame)

@@ -24,6 +24,7 @@ engine call (the drill of the release before the journal existed).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -37,6 +38,7 @@ import urllib.error
 import urllib.request
 import uuid
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +150,16 @@ def one_drill(hook: Any, target_spec: dict[str, Any], mode: str) -> dict[str, An
     return {"wall": wall, "platform": platform, "api": api, "calls": len(calls)}
 
 
+@contextlib.contextmanager
+def journal_time() -> Iterator[None]:
+    """Add the time spent inside to the current drill's entry of JOURNAL_SECONDS."""
+    began = time.perf_counter()
+    try:
+        yield
+    finally:
+        JOURNAL_SECONDS[-1] += time.perf_counter() - began
+
+
 def journaled_drill(target: Any, spec: Any) -> Any:
     """What RollbackDrillOperator does around the engine on a task's first try: the lease decided on
     from the target's chain and written with ``drill_started`` (one commit), the drill's end and the
@@ -161,18 +173,12 @@ def journaled_drill(target: Any, spec: Any) -> Any:
         """Adds the time spent in the journal's own calls to JOURNAL_SECONDS (its direct cost)."""
 
         def drill_started(self, *args: Any, **kwargs: Any) -> None:
-            began = time.perf_counter()
-            try:
+            with journal_time():
                 super().drill_started(*args, **kwargs)
-            finally:
-                JOURNAL_SECONDS[-1] += time.perf_counter() - began
 
         def drill_finished(self, *args: Any, **kwargs: Any) -> None:
-            began = time.perf_counter()
-            try:
+            with journal_time():
                 super().drill_finished(*args, **kwargs)
-            finally:
-                JOURNAL_SECONDS[-1] += time.perf_counter() - began
 
     release = f"bench__run_{uuid.uuid4().hex[:8]}"  # each drill is another release's, as in production
     holder, check = f"{release}:rollback_drill", "operations.rollback_drill"

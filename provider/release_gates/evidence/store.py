@@ -3,9 +3,11 @@
 One chain per release run. Appends to a chain are serialized so that concurrent writers (parallel
 check tasks on several workers) never fork it or lose a record:
 
-* PostgreSQL: ``SELECT … FOR UPDATE`` on the chain's head row;
-* SQLite: every transaction starts with ``BEGIN IMMEDIATE`` (one writer at a time, readers unaffected
-  in WAL mode).
+* PostgreSQL: a transaction-scoped advisory lock keyed by the chain;
+* SQLite: every write transaction starts with ``BEGIN IMMEDIATE`` (one writer at a time, readers
+  unaffected in WAL mode; see :mod:`.engine`).
+
+A unique ``(release_id, seq)`` makes a writer that bypassed the lock fail instead of forking a chain.
 
 :meth:`EvidenceStore.verify` recomputes the chain and names the first bad record; an exported bundle
 verifies offline with :func:`release_gates.evidence.verify.verify_bundle`.
